@@ -1,0 +1,197 @@
+"""Configuration from the environment (and an optional `.env` file), validated once at start.
+
+Every setting is read from `FONDATION_<NAME>`; the runbook's historical names (`WORKER_ID`,
+`MAX_CONCURRENT_JOBS`, `POLL_INTERVAL`, `LEASE_TIME`, `HEARTBEAT_INTERVAL`, `TEMP_DIR`) are accepted
+as aliases so an operator's existing `.env` keeps working. Inconsistent values are refused with a
+message that names the variable to fix, before anything touches the database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import platformdirs
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fondation.domain.errors import ConfigError
+
+SECRET_MASK = "****"
+
+
+def _env(name: str, *aliases: str) -> AliasChoices:
+    """Accept `FONDATION_<NAME>` first, then each historical alias."""
+    return AliasChoices(f"FONDATION_{name}", *aliases)
+
+
+def default_database_url() -> str:
+    """A SQLite file in the user's data directory: the embedded default, no server needed."""
+    data_dir = Path(platformdirs.user_data_dir("fondation", appauthor=False))
+    return f"sqlite:///{data_dir / 'fondation.db'}"
+
+
+def mask_url_password(url: str) -> str:
+    """Replace the password of a database URL by a mask, so the URL can be shown or logged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:{SECRET_MASK}@{host}"))
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one Fondation process."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    database_url: str = Field(default_factory=default_database_url, validation_alias=_env("DATABASE_URL"))
+    worker_id: str = Field(
+        default_factory=socket.gethostname, validation_alias=_env("WORKER_ID", "WORKER_ID")
+    )
+    max_concurrent_jobs: int = Field(
+        default=1, validation_alias=_env("MAX_CONCURRENT_JOBS", "MAX_CONCURRENT_JOBS")
+    )
+    poll_interval_ms: int = Field(default=5000, validation_alias=_env("POLL_INTERVAL", "POLL_INTERVAL"))
+    lease_time_ms: int = Field(default=300_000, validation_alias=_env("LEASE_TIME", "LEASE_TIME"))
+    heartbeat_interval_ms: int = Field(
+        default=60_000, validation_alias=_env("HEARTBEAT_INTERVAL", "HEARTBEAT_INTERVAL")
+    )
+    temp_dir: Path = Field(default=Path("/tmp/fondation"), validation_alias=_env("TEMP_DIR", "TEMP_DIR"))
+    max_attempts: int = Field(default=5, validation_alias=_env("MAX_ATTEMPTS"))
+    retry_base_seconds: float = Field(default=5.0, validation_alias=_env("RETRY_BASE_SECONDS"))
+    retry_cap_seconds: float = Field(default=600.0, validation_alias=_env("RETRY_CAP_SECONDS"))
+    sqlite_busy_timeout_ms: int = Field(default=30_000, validation_alias=_env("SQLITE_BUSY_TIMEOUT"))
+    sqlite_synchronous: str = Field(default="FULL", validation_alias=_env("SQLITE_SYNCHRONOUS"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme.split("+", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            shown = scheme or "(none)"
+            raise ValueError(f"unknown scheme {shown!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
+        return value
+
+    @field_validator("worker_id")
+    @classmethod
+    def _worker_id_shape(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 200 or any(ord(c) < 32 for c in value):
+            raise ValueError("must be 1 to 200 printable characters")
+        return value
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _synchronous_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("must be FULL, NORMAL or EXTRA (OFF would lose committed jobs on power loss)")
+        return level
+
+    @field_validator("max_concurrent_jobs", "max_attempts")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1, got {value}")
+        return value
+
+    @field_validator(
+        "poll_interval_ms",
+        "lease_time_ms",
+        "heartbeat_interval_ms",
+        "retry_base_seconds",
+        "retry_cap_seconds",
+        "sqlite_busy_timeout_ms",
+    )
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"must be positive, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.lease_time_ms <= 2 * self.heartbeat_interval_ms:
+            raise ValueError(
+                f"LEASE_TIME ({self.lease_time_ms} ms) must be more than twice HEARTBEAT_INTERVAL "
+                f"({self.heartbeat_interval_ms} ms), or a single late heartbeat loses the lease"
+            )
+        if self.retry_cap_seconds < self.retry_base_seconds:
+            raise ValueError(
+                f"FONDATION_RETRY_CAP_SECONDS ({self.retry_cap_seconds}) must not be below "
+                f"FONDATION_RETRY_BASE_SECONDS ({self.retry_base_seconds})"
+            )
+        return self
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.lease_time_ms / 1000.0
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return self.heartbeat_interval_ms / 1000.0
+
+    @property
+    def poll_seconds(self) -> float:
+        return self.poll_interval_ms / 1000.0
+
+    @cached_property
+    def backend(self) -> str:
+        """`sqlite` or `postgresql`, from the database URL's scheme."""
+        scheme = urlsplit(self.database_url).scheme.split("+", 1)[0]
+        return "sqlite" if scheme == "sqlite" else "postgresql"
+
+    def public_view(self) -> dict[str, Any]:
+        """The effective settings with every secret masked, keyed by their environment variable."""
+        view: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if name == "database_url":
+                value = mask_url_password(value)
+            view[env_name(name)] = str(value) if isinstance(value, Path) else value
+        return view
+
+
+def env_name(field_name: str) -> str:
+    """The primary environment variable that sets a field."""
+    alias = Settings.model_fields[field_name].validation_alias
+    assert isinstance(alias, AliasChoices)
+    first = alias.choices[0]
+    return first if isinstance(first, str) else field_name.upper()
+
+
+def _variable_names(field_name: str) -> str:
+    alias = Settings.model_fields.get(field_name)
+    if alias is None or not isinstance(alias.validation_alias, AliasChoices):
+        return field_name
+    return " / ".join(str(choice) for choice in alias.validation_alias.choices)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the configuration, turning pydantic's report into one clear line per problem.
+
+    `overrides` (by field name) win over the environment; the CLI uses them for its own flags.
+    """
+    env_file = os.environ.get("FONDATION_ENV_FILE", ".env")
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{_variable_names(field)}: {message}" if field else message)
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

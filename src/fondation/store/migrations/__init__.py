@@ -1,0 +1,1 @@
+"""Alembic migrations for both databases (run through `fondation.store.migrations_runner`)."""

@@ -1,0 +1,173 @@
+"""The tables, as SQLAlchemy Core metadata: the single picture of the schema the code reads and writes.
+
+Migrations (in `migrations/versions`) create exactly this; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from fondation.store.types import JSONText, Timestamp
+
+metadata = MetaData()
+
+# SQLite only gives AUTOINCREMENT semantics to INTEGER PRIMARY KEY; PostgreSQL wants a 64-bit identity.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+JOB_STATUSES = ("pending", "running", "succeeded", "failed", "dead", "canceled")
+READY_PREDICATE = "status IN ('pending', 'failed')"
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("web_url", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("repository_id", Id, ForeignKey("repositories.id"), nullable=False),
+    Column("ref", Text),
+    Column("options", JSONText, nullable=False),
+    Column("dedupe_key", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("run_at", Timestamp, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("max_attempts", Integer, nullable=False),
+    Column("lease_token", BigInteger, nullable=False, server_default=text("0")),
+    Column("lease_expires_at", Timestamp),
+    Column("worker_id", Text),
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("phase", Text),
+    Column("step", Integer),
+    Column("total_steps", Integer),
+    Column("message", Text),
+    Column("percent", Float),
+    Column("error_kind", String(16)),
+    Column("error_message", Text),
+    Column("result", JSONText),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("started_at", Timestamp),
+    Column("finished_at", Timestamp),
+    CheckConstraint(f"status IN {JOB_STATUSES!r}", name="ck_jobs_status"),
+    CheckConstraint("attempts >= 0 AND attempts <= max_attempts", name="ck_jobs_attempts"),
+    # The claim statement walks this index in order and stops after LIMIT rows.
+    Index(
+        "ix_jobs_ready",
+        text("priority DESC"),
+        "run_at",
+        "id",
+        sqlite_where=text(READY_PREDICATE),
+        postgresql_where=text(READY_PREDICATE),
+    ),
+    Index(
+        "ix_jobs_running_lease",
+        "lease_expires_at",
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
+    Index(
+        "ix_jobs_active_dedupe",
+        "dedupe_key",
+        sqlite_where=text("status IN ('pending', 'running', 'failed')"),
+        postgresql_where=text("status IN ('pending', 'running', 'failed')"),
+    ),
+    Index("ix_jobs_repository", "repository_id", "id"),
+    Index("ix_jobs_status_updated", "status", "updated_at"),
+)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("job_id", Id, ForeignKey("jobs.id"), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16)),
+    Column("actor", Text, nullable=False),
+    Column("reason", Text),
+    Column("attempt", Integer, nullable=False),
+    Column("lease_token", BigInteger, nullable=False),
+    Column("data", JSONText),
+    Index("ix_job_events_job", "job_id", "id"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("hostname", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("active_jobs", Integer, nullable=False, server_default=text("0")),
+    Column("started_at", Timestamp, nullable=False),
+    Column("last_seen_at", Timestamp, nullable=False),
+    Column("info", JSONText),
+    CheckConstraint("status IN ('up', 'stopping', 'stopped')", name="ck_workers_status"),
+)
+
+courses = Table(
+    "courses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("job_id", Id, ForeignKey("jobs.id"), nullable=False),
+    Column("repository_id", Id, ForeignKey("repositories.id"), nullable=False),
+    Column("commit_sha", String(64)),
+    Column("language", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("quality", JSONText),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_courses_repository", "repository_id", "id"),
+    UniqueConstraint("job_id", name="uq_courses_job"),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("course_id", Id, ForeignKey("courses.id"), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("content", Text, nullable=False),
+    UniqueConstraint("course_id", "path", name="uq_documents_course_path"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("job_id", Id, ForeignKey("jobs.id")),
+    Column("step", Text, nullable=False),
+    Column("data", JSONText, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
