@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     retry_cap_seconds: float = Field(default=600.0, validation_alias=_env("RETRY_CAP_SECONDS"))
     sqlite_busy_timeout_ms: int = Field(default=30_000, validation_alias=_env("SQLITE_BUSY_TIMEOUT"))
     sqlite_synchronous: str = Field(default="FULL", validation_alias=_env("SQLITE_SYNCHRONOUS"))
+    #: Whether local directories and archives may be submitted (turn off where users are not trusted).
+    allow_local_sources: bool = Field(default=True, validation_alias=_env("ALLOW_LOCAL_SOURCES"))
 
     @field_validator("database_url")
     @classmethod

@@ -2,5 +2,6 @@
 
 from fondation.queue.jobs import EnqueueResult, HeartbeatReply, JobQueue
 from fondation.queue.retry import RetryPolicy
+from fondation.queue.workers import WorkerInfo, WorkerRegistry
 
-__all__ = ["EnqueueResult", "HeartbeatReply", "JobQueue", "RetryPolicy"]
+__all__ = ["EnqueueResult", "HeartbeatReply", "JobQueue", "RetryPolicy", "WorkerInfo", "WorkerRegistry"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, literal_column, select
+from sqlalchemy import Connection, RowMapping, bindparam, insert, literal_column, select
 
 from fondation.domain.errors import JobNotFoundError, JobStateError, LeaseLostError
 from fondation.domain.jobs import (
@@ -116,6 +116,12 @@ class JobQueue:
         self.policy = policy or RetryPolicy()
         self.sql = QueueStatements.for_dialect(database.dialect)
         self._now = literal_column(database.dialect.now)
+        # Built once: a statement rebuilt per call costs SQLAlchemy a cache-key walk every time.
+        self._insert_event = insert(job_events).values(created_at=self._now)
+        self._select_job = JOB_SELECT.where(jobs.c.id == bindparam("job_id"))
+        self._select_job_locked = (
+            self._select_job if database.is_sqlite else self._select_job.with_for_update(of=jobs)
+        )
 
     # ------------------------------------------------------------------ producers
 
@@ -475,7 +481,7 @@ class JobQueue:
         def work(conn: Connection) -> list[Job]:
             if status is JobStatus.RUNNING:
                 rows = conn.execute(
-                    self.sql.requeue_candidates_running, {"force": force, "dead_after": dead_after_seconds}
+                    self.sql.requeue_candidates_running, {"force": force, "neg_dead_after": -dead_after_seconds}
                 ).mappings()
             else:
                 rows = conn.execute(self.sql.requeue_candidates, {"status": status.value}).mappings()
@@ -536,10 +542,8 @@ class JobQueue:
     # ------------------------------------------------------------------ helpers
 
     def _get(self, conn: Connection, job_id: int, *, lock: bool = False) -> Job:
-        query = JOB_SELECT.where(jobs.c.id == job_id)
-        if lock and not self.db.is_sqlite:
-            query = query.with_for_update(of=jobs)
-        row = conn.execute(query).mappings().first()
+        query = self._select_job_locked if lock else self._select_job
+        row = conn.execute(query, {"job_id": job_id}).mappings().first()
         if row is None:
             raise JobNotFoundError(f"no job with id {job_id}")
         return job_from_row(row)
@@ -597,16 +601,16 @@ class JobQueue:
         data: dict[str, Any] | None = None,
     ) -> None:
         conn.execute(
-            insert(job_events).values(
-                job_id=job_id,
-                created_at=self._now,
-                kind=kind.value,
-                from_status=from_status.value if from_status else None,
-                to_status=to_status.value if to_status else None,
-                actor=actor or "unknown",
-                reason=reason,
-                attempt=attempt,
-                lease_token=lease_token,
-                data=data or None,
-            )
+            self._insert_event,
+            {
+                "job_id": job_id,
+                "kind": kind.value,
+                "from_status": from_status.value if from_status else None,
+                "to_status": to_status.value if to_status else None,
+                "actor": actor or "unknown",
+                "reason": reason,
+                "attempt": attempt,
+                "lease_token": lease_token,
+                "data": data or None,
+            },
         )

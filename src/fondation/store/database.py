@@ -82,13 +82,18 @@ class Database:
             self.engine = _sqlite_engine(sa_url.database, sqlite_busy_timeout_ms, sqlite_synchronous)
         else:
             self.dialect = POSTGRESQL
-            self.engine = create_engine(
-                sa_url,
-                pool_size=pool_size,
-                max_overflow=pool_size,
-                pool_pre_ping=True,
-                connect_args={"connect_timeout": 10, "application_name": "fondation"},
-            )
+            try:
+                self.engine = create_engine(
+                    sa_url,
+                    pool_size=pool_size,
+                    max_overflow=pool_size,
+                    pool_pre_ping=True,
+                    connect_args={"connect_timeout": 10, "application_name": "fondation"},
+                )
+            except (exc.ArgumentError, ImportError):  # an unknown or missing driver, e.g. postgresql+foo://
+                raise DatabaseError(
+                    f"no usable driver for the database URL {self.display_url!r}: use postgresql://USER@HOST/DB"
+                ) from None
 
     @property
     def is_sqlite(self) -> bool:

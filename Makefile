@@ -1,0 +1,46 @@
+# Fondation — the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench install install-test system-deps clean
+
+## Runtime environment: the package and its pinned dependencies.
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Fondation needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -e .
+	@touch $@
+
+## Test environment: the same plus the test tools.
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## PostgreSQL server and git from the Debian packages, when missing (needs root).
+system-deps:
+	@scripts/install-system-deps.sh
+
+## Set everything up and run the main job on the embedded defaults (SQLite, no server needed).
+demo: $(VENV)/.installed
+	@scripts/demo.sh $(BIN)/fondation
+
+## Set everything up and run the whole suite on SQLite and on a throwaway PostgreSQL.
+test: system-deps $(VENV)/.installed-test lint
+	scripts/with-postgres.sh $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+## Benchmarks (not tests): figures written to docs/BENCHMARKS.md.
+bench: system-deps $(VENV)/.installed-test
+	scripts/with-postgres.sh $(BIN)/python bench/queue.py --out docs/BENCHMARKS.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

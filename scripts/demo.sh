@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The demo: queue a course generation for this repository's own source tree on the embedded
+# defaults (a SQLite file in the user data directory) and show the queue.
+set -euo pipefail
+fondation=${1:-fondation}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+echo "==> configuration (secrets masked)"
+"$fondation" config show
+echo
+echo "==> database"
+"$fondation" db migrate
+echo
+echo "==> submitting this repository ($repo)"
+"$fondation" submit "$repo"
+echo "==> submitting it again: the active job is reused, not duplicated"
+"$fondation" submit "$repo"
+job=$("$fondation" jobs list --limit 1 --json | "$(dirname "$fondation")/python" -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+echo
+echo "==> the queue"
+"$fondation" jobs list --limit 10
+echo
+echo "==> job $job"
+"$fondation" jobs show "$job"
+"$fondation" jobs events "$job"
+echo
+echo "The job waits for a worker; the generator and the worker come with the next releases."

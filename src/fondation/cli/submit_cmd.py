@@ -1,0 +1,67 @@
+"""`fondation submit`: queue a course generation for a source."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fondation.cli.common import JsonOption, cli_actor, open_queue
+from fondation.cli.output import print_json, say, status_text
+from fondation.config import load_settings
+from fondation.sources import parse_source, validate_ref
+
+#: The range of the integer columns that store these values.
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+
+def submit(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A git URL (https://, http://, ssh://, git@host:path), a GitHub owner/repo, "
+            "or a local directory or .tar.gz/.tgz/.zip archive.",
+            show_default=False,
+        ),
+    ],
+    ref: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit to generate from (default: the default branch).")
+    ] = None,
+    priority: Annotated[int, typer.Option(min=_INT32_MIN, max=_INT32_MAX, help="Higher runs first.")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Queue a new job even if one is already active for this source.")
+    ] = False,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=_INT32_MAX, help="Attempts before the job is dead (default: FONDATION_MAX_ATTEMPTS)."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue a course generation for SOURCE, unless one is already active for it (see --force)."""
+    settings = load_settings()
+    spec = parse_source(source, allow_local=settings.allow_local_sources)
+    checked_ref = None if ref is None else validate_ref(ref)
+    with open_queue(settings) as queue:
+        result = queue.enqueue(
+            spec,
+            ref=checked_ref,
+            priority=priority,
+            max_attempts=max_attempts,
+            force=force,
+            actor=cli_actor(),
+        )
+    if as_json:
+        print_json(result)
+        return
+    job = result.job
+    at_ref = f" at {job.ref}" if job.ref else ""
+    if result.created:
+        say(f"job {job.id} queued for {job.source}{at_ref}")
+    else:
+        say(
+            f"job {job.id} is already active (",
+            status_text(job.status),
+            f") for {job.source}{at_ref}; use --force to queue another",
+        )
