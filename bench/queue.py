@@ -45,6 +45,7 @@ import shutil  # noqa: E402
 import sqlite3  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
@@ -60,12 +61,8 @@ from fondation.config import Settings  # noqa: E402
 from fondation.domain.jobs import JobStatus  # noqa: E402
 from fondation.domain.sources import SourceKind, SourceSpec  # noqa: E402
 from fondation.queue.jobs import JobQueue  # noqa: E402
+from fondation.queue.sql import NOTIFY_CHANNEL  # noqa: E402  (JobQueue.enqueue notifies it on PostgreSQL)
 from fondation.store.database import Database, open_database  # noqa: E402
-
-try:  # the channel JobQueue.enqueue notifies on PostgreSQL; absent in versions without NOTIFY
-    from fondation.queue.sql import NOTIFY_CHANNEL  # noqa: E402
-except ImportError:  # pragma: no cover - older queue: the consumer then only polls
-    NOTIFY_CHANNEL = None
 
 LEASE_SECONDS = 300.0
 TARGET_SQLITE_JOBS_PER_S = 2000.0
@@ -194,6 +191,7 @@ class Throughput:
     jobs: int
     enqueue_seconds: float
     drain_seconds: float
+    producers: int = 1
     claim_seconds: float = 0.0
     complete_seconds: float = 0.0
     per_process: list[int] = field(default_factory=list)
@@ -207,12 +205,27 @@ class Throughput:
         return self.jobs / self.enqueue_seconds
 
 
-def enqueue_many(queue: JobQueue, n: int) -> float:
+def enqueue_many(queue: JobQueue, n: int, producers: int = 1) -> float:
+    """Enqueue n jobs, one transaction each, from `producers` threads (each on its own connection)."""
     run = uuid.uuid4().hex[:8]
+    failures: list[BaseException] = []
+
+    def produce(first: int) -> None:
+        try:
+            for i in range(first, n, producers):
+                if not queue.enqueue(source(run, i), actor="bench").created:
+                    raise AssertionError(f"job {i} was merged into another")
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=produce, args=(k,)) for k in range(producers)]
     start = time.perf_counter()
-    for i in range(n):
-        result = queue.enqueue(source(run, i), actor="bench")
-        assert result.created
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
     return time.perf_counter() - start
 
 
@@ -228,13 +241,13 @@ def verify_drained(database: Database, queue: JobQueue, n: int) -> None:
 
 
 def measure_throughput(
-    dbs: Databases, variant: str, n: int, processes: int, limit: int, profile: Path | None
+    dbs: Databases, variant: str, n: int, processes: int, limit: int, producers: int, profile: Path | None
 ) -> Throughput:
     backend = dbs.backend
     with dbs.fresh() as url:
         database, queue = open_queue(url, backend, migrate=True)
         try:
-            enqueue_seconds = enqueue_many(queue, n)
+            enqueue_seconds = enqueue_many(queue, n, producers)
             if processes == 1:
                 profiler = cProfile.Profile() if profile else None
                 if profiler:
@@ -251,12 +264,14 @@ def measure_throughput(
                     result.jobs,
                     enqueue_seconds,
                     result.seconds,
+                    producers,
                     result.claim_seconds,
                     result.complete_seconds,
                     [result.jobs],
                 )
             else:
                 out = _multi_process(url, backend, variant, processes, limit, enqueue_seconds)
+                out.producers = producers
             if out.jobs != n:
                 raise SystemExit(f"{backend.key} {variant}: drained {out.jobs} of {n} jobs")
             verify_drained(database, queue, n)
@@ -285,7 +300,9 @@ def _multi_process(
     start = min(row[2] for row in rows)
     end = max(row[3] for row in rows)
     per_process = sorted((row[1] for row in rows), reverse=True)
-    return Throughput(backend, variant, processes, limit, sum(per_process), enqueue_seconds, end - start, 0, 0, per_process)
+    return Throughput(
+        backend, variant, processes, limit, sum(per_process), enqueue_seconds, end - start, per_process=per_process
+    )
 
 
 def write_profile(profiler: cProfile.Profile, directory: Path, name: str) -> None:
@@ -348,7 +365,7 @@ def _producer_process(url: str, backend: Backend, rate: float, n: int, ready: An
 def measure_latency(dbs: Databases, poll_seconds: float, rate: float, seconds: float) -> Latency:
     backend = dbs.backend
     n = max(1, round(rate * seconds))
-    use_notify = backend.kind == "postgresql" and NOTIFY_CHANNEL is not None
+    use_notify = backend.kind == "postgresql"
     with dbs.fresh() as url:
         database, queue = open_queue(url, backend, migrate=True)
         listener = None
@@ -449,14 +466,46 @@ def filesystem(path: Path) -> str:
     resolved = str(path.resolve())
     for line in _read("/proc/mounts").splitlines():
         parts = line.split()
-        if len(parts) >= 3 and (resolved == parts[1] or resolved.startswith(parts[1].rstrip("/") + "/")):
-            if len(parts[1]) >= len(best[0]):
-                best = (parts[1], parts[2], parts[0])
+        if (
+            len(parts) >= 3
+            and (resolved == parts[1] or resolved.startswith(parts[1].rstrip("/") + "/"))
+            and len(parts[1]) >= len(best[0])
+        ):
+            best = (parts[1], parts[2], parts[0])
     return f"{best[1]} ({best[2]})"
 
 
+def fsync_probe(directory: Path, seconds: float = 0.5) -> str:
+    """Median latency of an 8 kB write + fdatasync in `directory`: the floor under every durable commit."""
+    path = directory / f"fsync-probe-{uuid.uuid4().hex[:8]}"
+    block = os.urandom(8192)
+    samples: list[float] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            os.pwrite(fd, block, 0)
+            os.fdatasync(fd)
+            samples.append(time.perf_counter() - start)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+    ordered = sorted(samples)
+    p50, p90 = statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))]
+    return f"p50 {p50 * 1e6:,.0f} µs, p90 {p90 * 1e6:,.0f} µs"
+
+
+def load_average() -> str:
+    try:
+        one, five, _fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} (1 min), {five:.2f} (5 min)"
+
+
 def postgres_info(url: str) -> dict[str, str]:
-    names = ("server_version", "fsync", "synchronous_commit", "wal_sync_method", "full_page_writes")
+    names = ("server_version", "fsync", "synchronous_commit", "wal_sync_method", "full_page_writes", "data_directory")
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         return {name: str(conn.execute(f"SHOW {name}").fetchone()[0]) for name in names}
 
@@ -561,7 +610,7 @@ def render(
     )
     add("")
     add(
-        "| backend | variant | processes | claim limit | jobs | enqueue (jobs/s) | drain (s) "
+        "| backend | variant | processes | claim limit | jobs | enqueue (jobs/s, producers) | drain (s) "
         "| claim+complete (jobs/s) | ratio | per-job claim / complete (ms) | result |"
     )
     add("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -573,7 +622,7 @@ def render(
         )
         add(
             f"| {t.backend.label} | {t.variant} | {t.processes} | {t.limit} | {t.jobs:,} | "
-            f"{fmt_rate(t.enqueue_rate)} | {t.drain_seconds:.2f} | **{fmt_rate(t.rate)}** | "
+            f"{fmt_rate(t.enqueue_rate)} ({t.producers}) | {t.drain_seconds:.2f} | **{fmt_rate(t.rate)}** | "
             f"{t.rate / t.backend.target:.2f} | {split} | {verdict(t.rate >= t.backend.target)} |"
         )
     add("")
@@ -620,7 +669,8 @@ def summarise_targets(throughputs: list[Throughput], latencies: list[Latency]) -
                 )
             )
     for lat in latencies:
-        how = "with LISTEN/NOTIFY" if lat.wakeup.startswith("LISTEN") else f"polling every {lat.poll_seconds * 1000:g} ms"
+        listens = lat.wakeup.startswith("LISTEN")
+        how = "with LISTEN/NOTIFY" if listens else f"polling every {lat.poll_seconds * 1000:g} ms"
         rows.append(
             (
                 f"{lat.backend.label}: enqueue→claim p50 ≤ {lat.target_ms:g} ms {how}",
@@ -646,6 +696,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=50.0, help="producer rate (jobs/s) for the latency run")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats of single-process drains here")
+    parser.add_argument(
+        "--fill-producers", type=int, default=4, help="threads filling the queue for PostgreSQL rows after the first"
+    )
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
@@ -695,9 +748,14 @@ def main(argv: list[str] | None = None) -> int:
         machine.append(("SQLite file system", filesystem(sqlite_dir)))
         for synchronous in ("FULL", "NORMAL"):
             machine.append((f"SQLite settings as opened ({synchronous})", sqlite_settings(sqlite_dir, synchronous)))
+    machine.append(("load average at start", load_average()))
+    machine.append(("8 kB write + fdatasync at start (SQLite directory)", fsync_probe(sqlite_dir)))
     if "postgresql" in args.backends:
         info = postgres_info(args.pg_url)
+        data_dir = Path(info["data_directory"])
+        where = filesystem(data_dir) if data_dir.is_dir() else "not on this machine"
         machine.append(("PostgreSQL", info["server_version"]))
+        machine.append(("PostgreSQL data directory", f"{where}"))
         machine.append(
             (
                 "PostgreSQL durability",
@@ -713,8 +771,11 @@ def main(argv: list[str] | None = None) -> int:
         for backend in backends:
             dbs = Databases(backend, sqlite_dir=sqlite_dir, pg_url=args.pg_url)
             if not args.skip_throughput:
-                for variant, processes, limit in VARIANTS:
-                    t = measure_throughput(dbs, variant, args.jobs, processes, limit, args.profile)
+                for index, (variant, processes, limit) in enumerate(VARIANTS):
+                    # The first row's enqueue is the single-producer figure; the other rows only need
+                    # their queue filled, which several producers do faster where the server allows it.
+                    producers = 1 if index == 0 or backend.kind == "sqlite" else args.fill_producers
+                    t = measure_throughput(dbs, variant, args.jobs, processes, limit, producers, args.profile)
                     throughputs.append(t)
                     print(
                         f"{backend.label:<42} {variant:<14} p={processes} limit={limit:<3} "
@@ -731,10 +792,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"target ≤ {lat.target_ms:g} ms {verdict(lat.p50 * 1000 <= lat.target_ms)}",
                     flush=True,
                 )
+        machine.append(("load average at end", load_average()))
+        machine.append(("8 kB write + fdatasync at end (SQLite directory)", fsync_probe(sqlite_dir)))
     finally:
         if own_dir:
             shutil.rmtree(sqlite_dir, ignore_errors=True)
-
     elapsed = time.perf_counter() - clock
     targets = summarise_targets(throughputs, latencies)
     print()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from worker_harness import WorkerProcess
 
 from fondation.queue import JobQueue, RetryPolicy
 from fondation.store import Database, open_database
@@ -101,3 +103,18 @@ def policy() -> RetryPolicy:
 @pytest.fixture
 def queue(database: Database, policy: RetryPolicy) -> JobQueue:
     return JobQueue(database, policy)
+
+
+@pytest.fixture
+def start_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real `fondation worker` processes on the test's database; all are killed at the end."""
+    started: list[WorkerProcess] = []
+
+    def start(worker_id: str = "w1", **kwargs: Any) -> WorkerProcess:
+        worker = WorkerProcess(database_url, tmp_path, worker_id, **kwargs)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.close()

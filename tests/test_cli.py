@@ -118,10 +118,7 @@ def test_db_status_then_migrate(cli: Cli, tmp_path: Path) -> None:
         "head": "0001",
         "state": "empty",
     }
-    assert (
-        "migrated from an empty schema to revision 0001"
-        in cli("db", "migrate", FONDATION_DATABASE_URL=empty).ok()
-    )
+    assert "migrated from an empty schema to revision 0001" in cli("db", "migrate", FONDATION_DATABASE_URL=empty).ok()
     assert "already at revision 0001" in cli("db", "migrate", FONDATION_DATABASE_URL=empty).ok()
     status = cli("db", "status", FONDATION_DATABASE_URL=empty).ok()
     assert "0001" in status and "current" in status
@@ -167,9 +164,7 @@ def test_cancel_and_retry(cli: Cli) -> None:
     cli("submit", "a/b").ok()
     assert cli("jobs", "cancel", "1").ok().strip() == "job 1 is canceled"
     assert cli("jobs", "retry", "1").ok().startswith("job 1 is pending again")
-    assert "job 1 is pending: only failed, dead or canceled jobs can be retried" in cli(
-        "jobs", "retry", "1"
-    ).error(1)
+    assert "job 1 is pending: only failed, dead or canceled jobs can be retried" in cli("jobs", "retry", "1").error(1)
     events = cli("jobs", "events", "1", "--json").json()
     assert [(e["kind"], e["actor"]) for e in events] == [
         ("enqueued", "cli:alice"),
@@ -194,10 +189,7 @@ def test_reclaim_expired_and_requeue(cli: Cli, queue: JobQueue) -> None:
     forced = cli("jobs", "requeue", "--force", "--json").json()
     assert forced["count"] == 1
     assert (forced["jobs"][0]["id"], forced["jobs"][0]["status"]) == (busy.job_id, "pending")
-    assert (
-        cli("jobs", "requeue", "--status", "dead").ok().strip()
-        == f"requeued 1 job: {broken.job_id} → pending"
-    )
+    assert cli("jobs", "requeue", "--status", "dead").ok().strip() == f"requeued 1 job: {broken.job_id} → pending"
     assert cli("jobs", "events", str(broken.job_id), "--json").json()[-1]["actor"] == "cli:alice"
 
 

@@ -9,7 +9,14 @@ import pytest
 from fondation.config import Settings, load_settings, mask_url_password
 from fondation.domain.errors import ConfigError
 
-RUNBOOK_NAMES = ("WORKER_ID", "MAX_CONCURRENT_JOBS", "POLL_INTERVAL", "LEASE_TIME", "HEARTBEAT_INTERVAL", "TEMP_DIR")
+RUNBOOK_NAMES = (
+    "WORKER_ID",
+    "MAX_CONCURRENT_JOBS",
+    "POLL_INTERVAL",
+    "LEASE_TIME",
+    "HEARTBEAT_INTERVAL",
+    "TEMP_DIR",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +31,13 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_defaults_are_the_runbooks() -> None:
     settings = load_settings()
-    assert (settings.max_concurrent_jobs, settings.poll_interval_ms, settings.lease_time_ms,
-            settings.heartbeat_interval_ms, settings.temp_dir) == (1, 5000, 300_000, 60_000, Path("/tmp/fondation"))
+    assert (
+        settings.max_concurrent_jobs,
+        settings.poll_interval_ms,
+        settings.lease_time_ms,
+        settings.heartbeat_interval_ms,
+        settings.temp_dir,
+    ) == (1, 5000, 300_000, 60_000, Path("/tmp/fondation"))
     assert settings.backend == "sqlite" and settings.database_url.endswith("fondation.db")
     assert settings.worker_id
 
@@ -39,7 +51,11 @@ def test_runbook_aliases_and_prefixed_names(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("FONDATION_DATABASE_URL", "postgresql://u:pw@db.internal/fondation")
     settings = load_settings()
     assert settings.worker_id == "scaleway-worker-backup"
-    assert (settings.max_concurrent_jobs, settings.lease_seconds, settings.heartbeat_seconds) == (3, 90.0, 20.0)
+    assert (settings.max_concurrent_jobs, settings.lease_seconds, settings.heartbeat_seconds) == (
+        3,
+        90.0,
+        20.0,
+    )
     assert settings.poll_seconds == 0.25 and settings.backend == "postgresql"
 
 
@@ -60,13 +76,19 @@ def test_env_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"LEASE_TIME": "100000", "HEARTBEAT_INTERVAL": "60000"}, "LEASE_TIME (100000 ms) must be more than twice"),
+        (
+            {"LEASE_TIME": "100000", "HEARTBEAT_INTERVAL": "60000"},
+            "LEASE_TIME (100000 ms) must be more than twice",
+        ),
         ({"MAX_CONCURRENT_JOBS": "0"}, "MAX_CONCURRENT_JOBS: must be at least 1"),
         ({"POLL_INTERVAL": "-5"}, "POLL_INTERVAL: must be positive"),
         ({"FONDATION_HEARTBEAT_INTERVAL": "-1"}, "HEARTBEAT_INTERVAL: must be positive"),
         ({"FONDATION_DATABASE_URL": "mysql://root@db/x"}, "FONDATION_DATABASE_URL: unknown scheme 'mysql'"),
         ({"MAX_CONCURRENT_JOBS": "many"}, "MAX_CONCURRENT_JOBS"),
-        ({"FONDATION_SQLITE_SYNCHRONOUS": "OFF"}, "FONDATION_SQLITE_SYNCHRONOUS: must be FULL, NORMAL or EXTRA"),
+        (
+            {"FONDATION_SQLITE_SYNCHRONOUS": "OFF"},
+            "FONDATION_SQLITE_SYNCHRONOUS: must be FULL, NORMAL or EXTRA",
+        ),
         ({"WORKER_ID": "bad\nid"}, "WORKER_ID: must be 1 to 200 printable characters"),
     ],
 )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
-from helpers import advance_clock, source
 from sqlalchemy import text
 
 from fondation.domain.errors import DatabaseError, JobNotFoundError, JobStateError, LeaseLostError
 from fondation.domain.jobs import ErrorKind, EventKind, JobStatus, Lease, Progress
 from fondation.queue import JobQueue, RetryPolicy, WorkerRegistry
 from fondation.store import Database
+from helpers import advance_clock, source
 
 LEASE = 30.0
 
@@ -34,12 +35,21 @@ def test_enqueue_creates_pending_job_and_event(queue: JobQueue) -> None:
     job = result.job
     assert result.created
     assert (job.status, job.ref, job.options, job.priority, job.attempts) == (
-        JobStatus.PENDING, "main", {"language": "fr"}, 3, 0)
+        JobStatus.PENDING,
+        "main",
+        {"language": "fr"},
+        3,
+        0,
+    )
     assert job.source == source().canonical
     assert job.max_attempts == queue.policy.max_attempts
     [event] = queue.events(job.id)
     assert (event.kind, event.from_status, event.to_status, event.actor) == (
-        EventKind.ENQUEUED, None, JobStatus.PENDING, "cli:alice")
+        EventKind.ENQUEUED,
+        None,
+        JobStatus.PENDING,
+        "cli:alice",
+    )
 
 
 def test_enqueue_dedupes_active_job_unless_forced(queue: JobQueue) -> None:
@@ -82,12 +92,19 @@ def test_claim_takes_priority_then_age_and_counts_attempts(queue: JobQueue) -> N
         assert lease.job.status is JobStatus.RUNNING
         assert (lease.job.attempts, lease.token, lease.job.worker_id) == (1, 1, "w1")
         assert lease.job.lease_expires_at is not None
-        assert lease.job.lease_expires_at - lease.job.started_at == pytest.approx(timedelta(seconds=LEASE),
-                                                                                  abs=timedelta(seconds=2))
+        assert lease.job.lease_expires_at - lease.job.started_at == pytest.approx(
+            timedelta(seconds=LEASE), abs=timedelta(seconds=2)
+        )
     assert queue.claim("w2", lease_seconds=LEASE) == []
     event = queue.events(high.id)[-1]
-    assert (event.kind, event.from_status, event.to_status, event.actor, event.attempt, event.lease_token) == (
-        EventKind.CLAIMED, JobStatus.PENDING, JobStatus.RUNNING, "w1", 1, 1)
+    assert (
+        event.kind,
+        event.from_status,
+        event.to_status,
+        event.actor,
+        event.attempt,
+        event.lease_token,
+    ) == (EventKind.CLAIMED, JobStatus.PENDING, JobStatus.RUNNING, "w1", 1, 1)
 
 
 def test_claim_limit_and_empty_queue(queue: JobQueue) -> None:
@@ -133,7 +150,12 @@ def test_progress_is_stored_and_logged(queue: JobQueue) -> None:
     queue.progress(lease, Progress("chapters", step=4, total_steps=6, message="chapter 2/7", percent=55.5))
     job = queue.get(lease.job_id)
     assert (job.phase, job.step, job.total_steps, job.message, job.percent) == (
-        "chapters", 4, 6, "chapter 2/7", 55.5)
+        "chapters",
+        4,
+        6,
+        "chapter 2/7",
+        55.5,
+    )
     event = queue.events(job.id)[-1]
     assert event.kind is EventKind.PROGRESS and event.reason == "chapter 2/7"
     assert event.data == {"phase": "chapters", "step": 4, "total_steps": 6, "percent": 55.5}
@@ -194,7 +216,11 @@ def test_fail_retries_until_attempts_run_out(queue: JobQueue, database: Database
     advance_clock(database, 1000)
     dead = queue.fail(claim_one(queue), ErrorKind.DEADLINE, "hung")
     assert (dead.status, dead.attempts, dead.error_kind, dead.error_message) == (
-        JobStatus.DEAD, 2, ErrorKind.DEADLINE, "hung")
+        JobStatus.DEAD,
+        2,
+        ErrorKind.DEADLINE,
+        "hung",
+    )
     assert dead.finished_at is not None
     assert kinds(queue, job.id)[-1] is EventKind.DEAD
     assert queue.claim("w1", lease_seconds=LEASE) == []
@@ -222,7 +248,7 @@ def test_release_gives_the_attempt_back(queue: JobQueue) -> None:
     assert (released.status, released.attempts, released.phase) == (JobStatus.PENDING, 0, None)
     again = claim_one(queue, "w2")
     assert (again.job.attempts, again.token) == (1, 2)
-    event = [e for e in queue.events(released.id) if e.kind is EventKind.RELEASED][0]
+    event = next(e for e in queue.events(released.id) if e.kind is EventKind.RELEASED)
     assert (event.reason, event.actor) == ("SIGTERM", "w1")
 
 
@@ -292,7 +318,7 @@ def test_reclaim_expired_respects_attempts_and_cancel(queue: JobQueue, database:
 def test_requeue_running_only_when_lease_expired_or_worker_dead(queue: JobQueue, database: Database) -> None:
     registry = WorkerRegistry(database)
     for worker in ("alive", "stopped"):
-        registry.register(worker, concurrency=1)
+        registry.register(worker, concurrency=1, stale_after_seconds=LEASE)
     queue.enqueue(source(1))
     queue.enqueue(source(2))
     alive = claim_one(queue, "alive")
@@ -312,7 +338,7 @@ def test_requeue_running_only_when_lease_expired_or_worker_dead(queue: JobQueue,
 
 def test_requeue_treats_silent_worker_as_dead(queue: JobQueue, database: Database) -> None:
     registry = WorkerRegistry(database)
-    registry.register("silent", concurrency=1)
+    registry.register("silent", concurrency=1, stale_after_seconds=LEASE)
     queue.enqueue(source())
     lease = claim_one(queue, "silent")
     advance_clock(database, 20)
@@ -390,7 +416,7 @@ def test_every_transition_is_logged(queue: JobQueue, database: Database) -> None
     for job_id in jobs:
         transitions = [e for e in queue.events(job_id) if e.to_status is not None]
         assert transitions[-1].to_status is queue.get(job_id).status
-        for before, after in zip(transitions, transitions[1:], strict=False):
+        for before, after in pairwise(transitions):
             assert after.from_status is before.to_status
 
 

@@ -26,10 +26,12 @@ def fill(database: Database) -> None:
     )
 
     def work(conn: Connection) -> None:
-        conn.execute(text(
-            "INSERT INTO repositories (source, kind, name, created_at, updated_at) "
-            f"VALUES ('https://example.org/big.git', 'git', 'big', {now}, {now})"
-        ))
+        conn.execute(
+            text(
+                "INSERT INTO repositories (source, kind, name, created_at, updated_at) "
+                f"VALUES ('https://example.org/big.git', 'git', 'big', {now}, {now})"
+            )
+        )
         conn.execute(text(insert), {"count": READY_ROWS, "status": "pending"})
         conn.execute(text(insert), {"count": FINISHED_ROWS, "status": "succeeded"})
         conn.execute(text("ANALYZE"))
@@ -55,4 +57,3 @@ def test_claim_uses_the_partial_index(database: Database, queue: JobQueue) -> No
         assert "Seq Scan on jobs" not in details, details
     lease = queue.claim("w", lease_seconds=60)[0]
     assert lease.job.priority == 2
-

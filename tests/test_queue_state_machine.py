@@ -13,8 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import new_database_url
-from helpers import advance_clock, source
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -26,10 +24,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from conftest import new_database_url
 from fondation.domain.errors import JobStateError, LeaseLostError
 from fondation.domain.jobs import TERMINAL_STATUSES, ErrorKind, EventKind, Job, JobStatus, Lease, Progress
 from fondation.queue import JobQueue, RetryPolicy
 from fondation.store import open_database
+from helpers import advance_clock, source
 
 LEASE = 60.0
 WORKERS = ("w1", "w2", "w3")
@@ -79,7 +79,8 @@ class QueueMachine(RuleBasedStateMachine):
         """The leases that still hold their job (the newest token of a running job)."""
         jobs = self.snapshot()
         return [
-            lease for lease in self.leases
+            lease
+            for lease in self.leases
             if jobs[lease.job_id].status is JobStatus.RUNNING and jobs[lease.job_id].lease_token == lease.token
         ]
 

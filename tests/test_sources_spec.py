@@ -80,18 +80,14 @@ def test_git_urls_are_canonicalised(raw: str, expected: SourceSpec) -> None:
         ("http://github.com/a/b", "http://github.com/a/b.git"),
     ],
 )
-def test_other_transports_to_github_keep_their_transport_but_normalise_the_path(
-    raw: str, canonical: str
-) -> None:
+def test_other_transports_to_github_keep_their_transport_but_normalise_the_path(raw: str, canonical: str) -> None:
     spec = parse_source(raw, allow_local=False)
     assert spec == SourceSpec(SourceKind.GIT, canonical, "b", "https://github.com/a/b")
 
 
 def test_github_host_is_configurable() -> None:
     spec = parse_source("a/b", github_host="GHE.example.com")
-    assert spec == SourceSpec(
-        SourceKind.GITHUB, "https://ghe.example.com/a/b.git", "b", "https://ghe.example.com/a/b"
-    )
+    assert spec == SourceSpec(SourceKind.GITHUB, "https://ghe.example.com/a/b.git", "b", "https://ghe.example.com/a/b")
     assert parse_source("https://ghe.example.com/A/B", github_host="ghe.example.com") == spec
 
 
@@ -118,9 +114,7 @@ def test_a_directory_name_may_hold_spaces(tmp_path: Path) -> None:
     assert parse_source("./my project", cwd=tmp_path).name == "my project"
 
 
-@pytest.mark.parametrize(
-    ("file_name", "name"), [("src.tar.gz", "src"), ("src.TGZ", "src"), ("v1.2.zip", "v1.2")]
-)
+@pytest.mark.parametrize(("file_name", "name"), [("src.tar.gz", "src"), ("src.TGZ", "src"), ("v1.2.zip", "v1.2")])
 def test_archives(tmp_path: Path, file_name: str, name: str) -> None:
     archive = tmp_path / file_name
     archive.write_bytes(b"")
@@ -173,9 +167,7 @@ def test_missing_paths_and_non_archives(tmp_path: Path) -> None:
     with pytest.raises(InvalidSourceError, match=re.escape(f"no such directory or archive: {tmp_path}/gone")):
         parse_source("./gone", cwd=tmp_path)
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(
-        InvalidSourceError, match=r"notes.txt is a file but not a supported archive \(.tar.gz"
-    ):
+    with pytest.raises(InvalidSourceError, match=r"notes.txt is a file but not a supported archive \(.tar.gz"):
         parse_source(str(tmp_path / "notes.txt"))
 
 

@@ -34,7 +34,10 @@ def test_first_use_migrates_an_empty_database(empty_database_url: str) -> None:
     database = open_database(empty_database_url)
     status = schema_status(database)
     assert (status.current, status.state) == (HEAD, "current")
-    assert open_database(empty_database_url).read(lambda conn: conn.execute(text("SELECT count(*) FROM jobs")).scalar()) == 0
+    assert (
+        open_database(empty_database_url).read(lambda conn: conn.execute(text("SELECT count(*) FROM jobs")).scalar())
+        == 0
+    )
 
 
 def test_migrations_create_exactly_the_schema_the_code_reads(database: Database) -> None:
@@ -96,8 +99,12 @@ def test_sqlite_writers_queue_instead_of_failing(tmp_path: Path) -> None:
         def work(conn: Connection) -> None:
             holding.set()
             time.sleep(0.5)
-            conn.execute(text("INSERT INTO workers (id, hostname, pid, version, status, concurrency, started_at, "
-                              "last_seen_at) VALUES ('a', 'h', 1, 'v', 'up', 1, 0, 0)"))
+            conn.execute(
+                text(
+                    "INSERT INTO workers (id, hostname, pid, version, status, concurrency, started_at, "
+                    "last_seen_at) VALUES ('a', 'h', 1, 'v', 'up', 1, 0, 0)"
+                )
+            )
 
         database.write(work)
 
@@ -114,7 +121,10 @@ def test_sqlite_writers_queue_instead_of_failing(tmp_path: Path) -> None:
     ("url", "message"),
     [
         ("sqlite:///:memory:", "in-memory SQLite database cannot be shared"),
-        ("postgresql://fondation:s3cret@127.0.0.1:1/none", "postgresql://fondation:****@127.0.0.1:1/none is not usable"),
+        (
+            "postgresql://fondation:s3cret@127.0.0.1:1/none",
+            "postgresql://fondation:****@127.0.0.1:1/none is not usable",
+        ),
         ("postgresql+nodriver://x@127.0.0.1/none", "no usable driver"),
         ("::not a url::", "cannot parse the database URL"),
     ],

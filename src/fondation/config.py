@@ -59,12 +59,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = Field(default_factory=default_database_url, validation_alias=_env("DATABASE_URL"))
-    worker_id: str = Field(
-        default_factory=socket.gethostname, validation_alias=_env("WORKER_ID", "WORKER_ID")
-    )
-    max_concurrent_jobs: int = Field(
-        default=1, validation_alias=_env("MAX_CONCURRENT_JOBS", "MAX_CONCURRENT_JOBS")
-    )
+    worker_id: str = Field(default_factory=socket.gethostname, validation_alias=_env("WORKER_ID", "WORKER_ID"))
+    max_concurrent_jobs: int = Field(default=1, validation_alias=_env("MAX_CONCURRENT_JOBS", "MAX_CONCURRENT_JOBS"))
     poll_interval_ms: int = Field(default=5000, validation_alias=_env("POLL_INTERVAL", "POLL_INTERVAL"))
     lease_time_ms: int = Field(default=300_000, validation_alias=_env("LEASE_TIME", "LEASE_TIME"))
     heartbeat_interval_ms: int = Field(
@@ -74,6 +70,18 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=5, validation_alias=_env("MAX_ATTEMPTS"))
     retry_base_seconds: float = Field(default=5.0, validation_alias=_env("RETRY_BASE_SECONDS"))
     retry_cap_seconds: float = Field(default=600.0, validation_alias=_env("RETRY_CAP_SECONDS"))
+    job_timeout_seconds: float = Field(default=3600.0, validation_alias=_env("JOB_TIMEOUT"))
+    job_memory_mb: int = Field(default=1536, validation_alias=_env("JOB_MEMORY_MB"))
+    worker_memory_mb: int = Field(default=1024, validation_alias=_env("WORKER_MEMORY_MB"))
+    min_free_disk_mb: int = Field(default=1024, validation_alias=_env("MIN_FREE_DISK_MB"))
+    shutdown_grace_seconds: float = Field(default=30.0, validation_alias=_env("SHUTDOWN_GRACE"))
+    reaper_interval_seconds: float = Field(default=30.0, validation_alias=_env("REAPER_INTERVAL"))
+    cancel_poll_seconds: float = Field(default=2.0, validation_alias=_env("CANCEL_POLL_INTERVAL"))
+    health_host: str = Field(default="127.0.0.1", validation_alias=_env("HEALTH_HOST"))
+    health_port: int = Field(default=8080, validation_alias=_env("HEALTH_PORT"))
+    log_format: str = Field(default="auto", validation_alias=_env("LOG_FORMAT"))
+    log_level: str = Field(default="info", validation_alias=_env("LOG_LEVEL"))
+    job_handler: str = Field(default="fondation.worker.default_job:run", validation_alias=_env("JOB_HANDLER"))
     sqlite_busy_timeout_ms: int = Field(default=30_000, validation_alias=_env("SQLITE_BUSY_TIMEOUT"))
     sqlite_synchronous: str = Field(default="FULL", validation_alias=_env("SQLITE_SYNCHRONOUS"))
     #: Whether local directories and archives may be submitted (turn off where users are not trusted).
@@ -104,6 +112,34 @@ class Settings(BaseSettings):
             raise ValueError("must be FULL, NORMAL or EXTRA (OFF would lose committed jobs on power loss)")
         return level
 
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value not in ("auto", "console", "json"):
+            raise ValueError("must be auto, console or json")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError("must be debug, info, warning or error")
+        return value.lower()
+
+    @field_validator("health_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError(f"must be a TCP port (0..65535, 0 picks a free one), got {value}")
+        return value
+
+    @field_validator("min_free_disk_mb")
+    @classmethod
+    def _non_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"must not be negative (0 disables the check), got {value}")
+        return value
+
     @field_validator("max_concurrent_jobs", "max_attempts")
     @classmethod
     def _at_least_one(cls, value: int) -> int:
@@ -118,6 +154,12 @@ class Settings(BaseSettings):
         "retry_base_seconds",
         "retry_cap_seconds",
         "sqlite_busy_timeout_ms",
+        "job_timeout_seconds",
+        "job_memory_mb",
+        "worker_memory_mb",
+        "shutdown_grace_seconds",
+        "reaper_interval_seconds",
+        "cancel_poll_seconds",
     )
     @classmethod
     def _positive(cls, value: float) -> float:

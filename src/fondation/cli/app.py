@@ -23,6 +23,7 @@ from fondation.cli.config_cmd import config_app
 from fondation.cli.db_cmd import db_app
 from fondation.cli.jobs_cmd import jobs_app
 from fondation.cli.submit_cmd import submit
+from fondation.cli.worker_cmd import tmp_app, worker, workers_app
 from fondation.domain.errors import FondationError
 
 app = typer.Typer(
@@ -34,6 +35,9 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 app.command("submit")(submit)
+app.command("worker")(worker)
+app.add_typer(workers_app, name="workers")
+app.add_typer(tmp_app, name="tmp")
 
 
 def _print_version(value: bool) -> None:

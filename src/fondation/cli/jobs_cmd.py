@@ -25,9 +25,7 @@ from fondation.domain.jobs import Job, JobEvent, JobStatus
 jobs_app = typer.Typer(help="List, inspect, cancel, retry and requeue jobs.")
 
 #: Job ids are 64-bit integers in the database; a larger number could never name a job.
-JobId = Annotated[
-    int, typer.Argument(metavar="ID", min=1, max=2**63 - 1, help="The job's id.", show_default=False)
-]
+JobId = Annotated[int, typer.Argument(metavar="ID", min=1, max=2**63 - 1, help="The job's id.", show_default=False)]
 
 
 def _status_parser(*allowed: JobStatus) -> Callable[[str], JobStatus]:
@@ -48,9 +46,7 @@ def _status_parser(*allowed: JobStatus) -> Callable[[str], JobStatus]:
 
 def _status_option(help_text: str, *allowed: JobStatus) -> OptionInfo:
     """The `--status` option, restricted to `allowed`."""
-    return typer.Option(
-        parser=_status_parser(*allowed), metavar="|".join(s.value for s in allowed), help=help_text
-    )
+    return typer.Option(parser=_status_parser(*allowed), metavar="|".join(s.value for s in allowed), help=help_text)
 
 
 @jobs_app.command("list")
@@ -171,9 +167,7 @@ def reclaim_expired(as_json: JsonOption = False) -> None:
 def requeue(
     status: Annotated[
         JobStatus,
-        _status_option(
-            "Which jobs to put back to pending.", JobStatus.RUNNING, JobStatus.FAILED, JobStatus.DEAD
-        ),
+        _status_option("Which jobs to put back to pending.", JobStatus.RUNNING, JobStatus.FAILED, JobStatus.DEAD),
     ] = JobStatus.RUNNING,
     force: Annotated[
         bool,

@@ -33,9 +33,7 @@ def submit(
     ] = False,
     max_attempts: Annotated[
         int | None,
-        typer.Option(
-            min=1, max=_INT32_MAX, help="Attempts before the job is dead (default: FONDATION_MAX_ATTEMPTS)."
-        ),
+        typer.Option(min=1, max=_INT32_MAX, help="Attempts before the job is dead (default: FONDATION_MAX_ATTEMPTS)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -47,3 +47,7 @@ class LeaseLostError(FondationError):
         super().__init__(f"lease on job {job_id} (token {lease_token}) is no longer held")
         self.job_id = job_id
         self.lease_token = lease_token
+
+
+class WorkerIdInUseError(FondationError):
+    """Another live worker already runs under this worker id."""

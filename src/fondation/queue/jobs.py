@@ -9,6 +9,7 @@ See docs/ARCHITECTURE.md for the state machine and the guarantees.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -116,12 +117,11 @@ class JobQueue:
         self.policy = policy or RetryPolicy()
         self.sql = QueueStatements.for_dialect(database.dialect)
         self._now = literal_column(database.dialect.now)
+        self._enqueue_listeners: list[Callable[[], None]] = []
         # Built once: a statement rebuilt per call costs SQLAlchemy a cache-key walk every time.
         self._insert_event = insert(job_events).values(created_at=self._now)
         self._select_job = JOB_SELECT.where(jobs.c.id == bindparam("job_id"))
-        self._select_job_locked = (
-            self._select_job if database.is_sqlite else self._select_job.with_for_update(of=jobs)
-        )
+        self._select_job_locked = self._select_job if database.is_sqlite else self._select_job.with_for_update(of=jobs)
 
     # ------------------------------------------------------------------ producers
 
@@ -182,9 +182,19 @@ class JobQueue:
                 0,
                 {"priority": priority, "ref": ref},
             )
+            if self.sql.notify is not None:  # delivered at commit, so a listener never sees an uncommitted job
+                conn.execute(self.sql.notify)
             return EnqueueResult(self._get(conn, job_id), created=True)
 
-        return self.db.write(work)
+        result = self.db.write(work)
+        if result.created:
+            for listener in self._enqueue_listeners:
+                listener()
+        return result
+
+    def add_enqueue_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each enqueue through this instance (wakes a worker in the same process)."""
+        self._enqueue_listeners.append(listener)
 
     # ------------------------------------------------------------------ worker side (fenced)
 
@@ -208,9 +218,7 @@ class JobQueue:
             ).first()
             if row is None:
                 raise LeaseLostError(lease.job_id, lease.token)
-            return HeartbeatReply(
-                lease_expires_at=row.lease_expires_at, cancel_requested=bool(row.cancel_requested)
-            )
+            return HeartbeatReply(lease_expires_at=row.lease_expires_at, cancel_requested=bool(row.cancel_requested))
 
         return self.db.write(work)
 
@@ -362,6 +370,8 @@ class JobQueue:
                 raise JobStateError(f"job {job_id} is already {job.status.value}: there is nothing to cancel")
             if job.status is JobStatus.RUNNING:
                 conn.execute(self.sql.request_cancel, {"id": job_id})
+                if self.sql.notify_cancel is not None:  # the holder stops it now, not at its next heartbeat
+                    conn.execute(self.sql.notify_cancel, {"id": job_id})
                 self._record(
                     conn,
                     job_id,
@@ -397,13 +407,10 @@ class JobQueue:
             job = self._get(conn, job_id, lock=True)
             if job.status not in (JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELED):
                 hint = (
-                    " (submit it again with --force for a new generation)"
-                    if job.status is JobStatus.SUCCEEDED
-                    else ""
+                    " (submit it again with --force for a new generation)" if job.status is JobStatus.SUCCEEDED else ""
                 )
                 raise JobStateError(
-                    f"job {job_id} is {job.status.value}: only failed, dead or canceled jobs "
-                    f"can be retried{hint}"
+                    f"job {job_id} is {job.status.value}: only failed, dead or canceled jobs can be retried{hint}"
                 )
             self._back_to_pending(conn, job, EventKind.RETRIED, actor, "manual retry")
             return self._get(conn, job_id)
@@ -481,7 +488,8 @@ class JobQueue:
         def work(conn: Connection) -> list[Job]:
             if status is JobStatus.RUNNING:
                 rows = conn.execute(
-                    self.sql.requeue_candidates_running, {"force": force, "neg_dead_after": -dead_after_seconds}
+                    self.sql.requeue_candidates_running,
+                    {"force": force, "neg_dead_after": -dead_after_seconds},
                 ).mappings()
             else:
                 rows = conn.execute(self.sql.requeue_candidates, {"status": status.value}).mappings()
@@ -531,6 +539,23 @@ class JobQueue:
             return [_event_from_row(r) for r in conn.execute(query).mappings()]
 
         return self.db.read(work)
+
+    def cancel_requested_among(self, job_ids: Collection[int]) -> set[int]:
+        """Which of these running jobs have a cancel waiting (the worker's short cancel poll)."""
+        if not job_ids:
+            return set()
+        rows = self.db.read(lambda conn: conn.execute(self.sql.cancel_requested_among, {"ids": list(job_ids)}).all())
+        return {job_id for (job_id,) in rows}
+
+    def running_attempts(self) -> set[tuple[int, int]]:
+        """(job id, attempt) of every job running anywhere: their temp dirs must be left alone."""
+        rows = self.db.read(lambda conn: conn.execute(self.sql.running_attempts).all())
+        return {(job_id, attempts) for job_id, attempts in rows}
+
+    def oldest_ready_age(self) -> float:
+        """Seconds the longest-waiting claimable job has waited (0 when none waits)."""
+        age = self.db.read(lambda conn: conn.execute(self.sql.oldest_ready_age).scalar())
+        return max(float(age or 0.0), 0.0)
 
     def counts(self) -> dict[JobStatus, int]:
         """How many jobs are in each status (every status present, zero included)."""

@@ -31,6 +31,10 @@ _JOB_COLUMNS = [*jobs.c, repositories.c.source]
 _FENCE = "id = :id AND lease_token = :token AND status = 'running'"
 _READY_ORDER = "priority DESC, run_at, id"
 _RESET_PROGRESS = "phase = NULL, step = NULL, total_steps = NULL, message = NULL, percent = NULL"
+#: PostgreSQL channel notified (on commit) when a job is enqueued; workers may LISTEN instead of polling.
+NOTIFY_CHANNEL = "fondation_jobs"
+#: PostgreSQL channel notified with a job id when a running job's cancel is requested.
+CANCEL_CHANNEL = "fondation_cancel"
 
 
 def _typed(sql: str, *columns: Any) -> TextClause:
@@ -47,6 +51,11 @@ class QueueStatements:
     dedupe_lock: TextClause | None
     active_by_dedupe: TextClause
     insert_job: TextClause
+    notify: TextClause | None
+    notify_cancel: TextClause | None
+    cancel_requested_among: TextClause
+    oldest_ready_age: TextClause
+    running_attempts: TextClause
     ready_select: TextClause
     heartbeat: TextClause
     progress: TextClause
@@ -103,6 +112,16 @@ class QueueStatements:
             ),
             # Without statistics SQLite's planner prefers ix_jobs_status_updated and sorts every ready
             # row for each claim (cost linear in the backlog); INDEXED BY makes it walk ix_jobs_ready.
+            notify=None if sqlite else text(f"NOTIFY {NOTIFY_CHANNEL}"),
+            notify_cancel=None if sqlite else text(f"SELECT pg_notify('{CANCEL_CHANNEL}', CAST(:id AS text))"),
+            cancel_requested_among=text(
+                "SELECT id FROM jobs WHERE id IN :ids AND status = 'running' AND cancel_requested"
+            ).bindparams(bindparam("ids", expanding=True)),
+            oldest_ready_age=text(
+                f"SELECT {dialect.seconds_between('min(run_at)', now)} FROM jobs "
+                f"WHERE {READY_PREDICATE} AND run_at <= {now}"
+            ),
+            running_attempts=text("SELECT id, attempts FROM jobs WHERE status = 'running'"),
             ready_select=text(
                 f"SELECT id, status FROM jobs{' INDEXED BY ix_jobs_ready' if sqlite else ''} "
                 f"WHERE {READY_PREDICATE} AND run_at <= {now} "
@@ -125,8 +144,7 @@ class QueueStatements:
                 f"finished_at = {now}, updated_at = {now} WHERE {_FENCE} RETURNING attempts, worker_id"
             ),
             lock_held=text(
-                "SELECT attempts, max_attempts, cancel_requested, worker_id FROM jobs "
-                f"WHERE {_FENCE}{for_update}"
+                f"SELECT attempts, max_attempts, cancel_requested, worker_id FROM jobs WHERE {_FENCE}{for_update}"
             ),
             finish_attempt=text(
                 "UPDATE jobs SET status = :status, error_kind = :kind, error_message = :message, "
@@ -138,9 +156,7 @@ class QueueStatements:
                 f"lease_expires_at = NULL, updated_at = {now}, {_RESET_PROGRESS} "
                 f"WHERE {_FENCE} RETURNING attempts, worker_id"
             ),
-            request_cancel=text(
-                f"UPDATE jobs SET cancel_requested = TRUE, updated_at = {now} WHERE id = :id"
-            ),
+            request_cancel=text(f"UPDATE jobs SET cancel_requested = TRUE, updated_at = {now} WHERE id = :id"),
             cancel_waiting=text(
                 "UPDATE jobs SET status = 'canceled', cancel_requested = TRUE, error_kind = 'canceled', "
                 f"error_message = NULL, finished_at = {now}, updated_at = {now} WHERE id = :id"
@@ -167,9 +183,7 @@ class QueueStatements:
                     or_(bindparam("force"), jobs.c.lease_expires_at < now_col, worker_gone),
                 ).order_by(jobs.c.id)
             ),
-            requeue_candidates=locked(
-                JOB_SELECT.where(jobs.c.status == bindparam("status")).order_by(jobs.c.id)
-            ),
+            requeue_candidates=locked(JOB_SELECT.where(jobs.c.status == bindparam("status")).order_by(jobs.c.id)),
             counts=text("SELECT status, count(*) FROM jobs GROUP BY status"),
             claim_pg=_pg_claim(),
             claim_update_sqlite=_sqlite_claim_update(),
@@ -179,9 +193,7 @@ class QueueStatements:
             ),
         )
 
-    def claim(
-        self, conn: Connection, *, worker_id: str, lease_seconds: float, limit: int
-    ) -> Sequence[RowMapping]:
+    def claim(self, conn: Connection, *, worker_id: str, lease_seconds: float, limit: int) -> Sequence[RowMapping]:
         """Claim up to `limit` ready jobs and log a `claimed` event for each, in the caller's transaction.
 
         PostgreSQL does it in one statement (a CTE with `FOR UPDATE SKIP LOCKED`, the UPDATE and the
@@ -205,8 +217,7 @@ class QueueStatements:
 
 _CLAIM_SET = (
     "status = 'running', attempts = jobs.attempts + 1, lease_token = jobs.lease_token + 1, "
-    "lease_expires_at = {lease_until}, worker_id = :worker, started_at = {now}, updated_at = {now}, "
-    + _RESET_PROGRESS
+    "lease_expires_at = {lease_until}, worker_id = :worker, started_at = {now}, updated_at = {now}, " + _RESET_PROGRESS
 )
 
 

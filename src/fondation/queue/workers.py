@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psutil
 from sqlalchemy import Connection, literal_column, select, text
 
 from fondation import __version__
+from fondation.domain.errors import WorkerIdInUseError
 from fondation.store.database import Database
 from fondation.store.schema import workers
 from fondation.store.types import canonical_json
@@ -36,6 +38,15 @@ class WorkerInfo:
     info: dict[str, Any]
 
 
+def _is_own_dead_process(row: Any) -> bool:
+    """True when the row names a process of this host that no longer exists (a crashed worker)."""
+    if row.hostname != socket.gethostname():
+        return False
+    if row.pid == os.getpid():
+        return True
+    return not psutil.pid_exists(row.pid)
+
+
 class WorkerRegistry:
     """Register, beat and stop workers; all times are the database's clock."""
 
@@ -50,12 +61,41 @@ class WorkerRegistry:
             "version = excluded.version, status = 'up', concurrency = excluded.concurrency, active_jobs = 0, "
             "started_at = excluded.started_at, last_seen_at = excluded.last_seen_at, info = excluded.info"
         )
+        self._current = text(
+            "SELECT status, hostname, pid, "
+            f"CASE WHEN last_seen_at > {database.dialect.now_plus('neg_stale')} THEN 1 ELSE 0 END AS fresh, "
+            f"{database.dialect.seconds_between('last_seen_at', now)} AS silent_for "
+            f"FROM workers WHERE id = :id{'' if database.is_sqlite else ' FOR UPDATE'}"
+        )
 
-    def register(self, worker_id: str, *, concurrency: int, info: dict[str, Any] | None = None) -> None:
-        """Mark the worker up (a restart under the same id replaces the old row)."""
-        params = {"id": worker_id, "hostname": socket.gethostname(), "pid": os.getpid(), "version": __version__,
-                  "concurrency": concurrency, "info": canonical_json(info or {})}
-        self.db.write(lambda conn: conn.execute(self._register, params))
+    def register(
+        self, worker_id: str, *, concurrency: int, stale_after_seconds: float, info: dict[str, Any] | None = None
+    ) -> None:
+        """Mark the worker up, refusing an id that a live worker already uses.
+
+        The old row belongs to a live worker when it is not stopped, was seen within
+        `stale_after_seconds`, and is not a dead process of this very host (a restart after a crash
+        on the same machine is accepted at once; elsewhere it waits until the old row is stale).
+        """
+        params = {
+            "id": worker_id,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "version": __version__,
+            "concurrency": concurrency,
+            "info": canonical_json(info or {}),
+        }
+
+        def work(conn: Connection) -> None:
+            row = conn.execute(self._current, {"id": worker_id, "neg_stale": -stale_after_seconds}).first()
+            if row is not None and row.fresh and row.status != "stopped" and not _is_own_dead_process(row):
+                raise WorkerIdInUseError(
+                    f"worker id {worker_id!r} is in use by pid {row.pid} on {row.hostname} (last seen "
+                    f"{row.silent_for:.0f} s ago): choose another WORKER_ID, or stop that worker first"
+                )
+            conn.execute(self._register, params)
+
+        self.db.write(work)
 
     def beat(self, worker_id: str, *, active_jobs: int) -> None:
         """Say the worker is alive and how many jobs it runs."""

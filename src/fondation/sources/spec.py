@@ -110,9 +110,7 @@ def _clean(raw: str, what: str) -> str:
         raise InvalidSourceError(f"{what} is too long ({len(raw)} characters, at most {MAX_SOURCE_LENGTH})")
     for position, char in enumerate(raw, start=1):
         if unicodedata.category(char) in ("Cc", "Cf"):
-            raise InvalidSourceError(
-                f"{what} contains a control character (U+{ord(char):04X} at position {position})"
-            )
+            raise InvalidSourceError(f"{what} contains a control character (U+{ord(char):04X} at position {position})")
     text = raw.strip()
     if not text:
         raise InvalidSourceError(f"{what} is empty")
@@ -158,8 +156,7 @@ def _parse_url(text: str, *, allow_local: bool, github_host: str, cwd: Path | No
         )
     if parts.query or parts.fragment:
         raise InvalidSourceError(
-            f"source URL for {host} must not have a query string or fragment "
-            "(give a branch or tag as the ref)"
+            f"source URL for {host} must not have a query string or fragment (give a branch or tag as the ref)"
         )
     netloc = _netloc(host, port, scheme)
     path = parts.path.rstrip("/")
@@ -274,9 +271,7 @@ def _exists(text: str, cwd: Path | None) -> bool:
 
 def _parse_local(text: str, *, allow_local: bool, cwd: Path | None) -> SourceSpec:
     if not allow_local:
-        raise InvalidSourceError(
-            "local directories and archives are not accepted here: give a git URL or owner/repo"
-        )
+        raise InvalidSourceError("local directories and archives are not accepted here: give a git URL or owner/repo")
     try:
         expanded = Path(text).expanduser()
     except RuntimeError:  # `~user` for an unknown user
@@ -292,7 +287,5 @@ def _parse_local(text: str, *, allow_local: bool, cwd: Path | None) -> SourceSpe
         raise InvalidSourceError(f"no such directory or archive: {path}")
     suffix = next((s for s in ARCHIVE_SUFFIXES if path.name.lower().endswith(s)), None)
     if suffix is None or len(path.name) == len(suffix):
-        raise InvalidSourceError(
-            f"{path} is a file but not a supported archive ({', '.join(ARCHIVE_SUFFIXES)})"
-        )
+        raise InvalidSourceError(f"{path} is a file but not a supported archive ({', '.join(ARCHIVE_SUFFIXES)})")
     return SourceSpec(SourceKind.ARCHIVE, str(path), path.name[: -len(suffix)])

@@ -47,6 +47,12 @@ class SqlDialect:
             return f"({self.now} + :{param})"
         return f"({self.now} + :{param} * interval '1 second')"
 
+    def seconds_between(self, earlier: str, later: str) -> str:
+        """SQL for the seconds from one timestamp expression to another, as a float."""
+        if self.name == "sqlite":
+            return f"({later} - {earlier})"
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))::float8"
+
 
 SQLITE = SqlDialect("sqlite", "((julianday('now') - 2440587.5) * 86400.0)")
 POSTGRESQL = SqlDialect("postgresql", "now()")
@@ -137,6 +143,10 @@ class Database:
                     return work(conn)
         except exc.DBAPIError as error:
             raise self._translate(error) from error
+
+    def ping(self) -> None:
+        """One round trip to the database; raises `DatabaseError` when it does not answer."""
+        self.scalar("SELECT 1")
 
     def scalar(self, sql: str, **params: Any) -> Any:
         """Read one value with a read-only transaction; a convenience for status queries."""

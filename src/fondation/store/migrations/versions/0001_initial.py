@@ -35,9 +35,7 @@ _POSTGRESQL_APPEND_ONLY = [
 def upgrade() -> None:
     op.create_table(
         "repositories",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
@@ -64,9 +62,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "jobs",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("repository_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("ref", sa.Text(), nullable=True),
         sa.Column("options", fondation.store.types.JSONText(), nullable=False),
@@ -130,9 +126,7 @@ def upgrade() -> None:
 
     op.create_table(
         "checkpoints",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("step", sa.Text(), nullable=False),
@@ -147,9 +141,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "courses",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("repository_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("commit_sha", sa.String(length=64), nullable=True),
@@ -173,9 +165,7 @@ def upgrade() -> None:
 
     op.create_table(
         "job_events",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", fondation.store.types.Timestamp(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
@@ -200,9 +190,7 @@ def upgrade() -> None:
 
     op.create_table(
         "documents",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("course_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),

@@ -1,0 +1,1 @@
+"""The worker runtime: claims jobs, runs each in its own child process, keeps their leases, reports."""

@@ -1,0 +1,87 @@
+"""The worker's Prometheus metrics (names documented in docs/OPERATIONS.md).
+
+Counters and the duration histogram are this worker's own; queue depth and the oldest pending age are
+read from the database (shared by every worker) and cached for a few seconds so a scrape storm does
+not become a query storm.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from threading import Lock
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from fondation.domain.errors import DatabaseError
+from fondation.domain.jobs import JobStatus
+from fondation.queue import JobQueue
+
+QUEUE_CACHE_SECONDS = 5.0
+
+
+class QueueCollector(Collector):
+    """Queue depth by status and the oldest pending age, from the database, cached."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self.queue = queue
+        self._lock = Lock()
+        self._cached_at = -QUEUE_CACHE_SECONDS
+        self._counts: dict[JobStatus, int] = {}
+        self._oldest = 0.0
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            if time.monotonic() - self._cached_at >= QUEUE_CACHE_SECONDS:
+                try:
+                    self._counts, self._oldest = self.queue.counts(), self.queue.oldest_ready_age()
+                    self._cached_at = time.monotonic()
+                except DatabaseError:
+                    self._counts = {}  # unknown while the database is away: say nothing rather than lie
+            depth = GaugeMetricFamily("fondation_queue_depth", "Jobs in the queue by status.", labels=["status"])
+            for status, count in self._counts.items():
+                depth.add_metric([status.value], count)
+            yield depth
+            if self._counts:
+                yield GaugeMetricFamily(
+                    "fondation_oldest_pending_age_seconds",
+                    "Seconds the longest-waiting claimable job has waited.",
+                    value=self._oldest,
+                )
+
+
+class WorkerMetrics:
+    """Everything /metrics exposes, on a registry of its own (several workers may share a process)."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.claimed = Counter("fondation_jobs_claimed", "Jobs claimed by this worker.", registry=r)
+        self.succeeded = Counter("fondation_jobs_succeeded", "Jobs this worker completed.", registry=r)
+        self.failed = Counter("fondation_jobs_failed", "Attempts that failed, by error kind.", ["kind"], registry=r)
+        self.dead = Counter("fondation_jobs_dead", "Jobs that ended dead on this worker.", registry=r)
+        self.canceled = Counter("fondation_jobs_canceled", "Jobs canceled while on this worker.", registry=r)
+        self.released = Counter("fondation_jobs_released", "Leases handed back at shutdown.", registry=r)
+        self.reclaimed = Counter(
+            "fondation_jobs_reclaimed", "Expired leases this worker's reaper took back.", registry=r
+        )
+        self.lease_lost = Counter(
+            "fondation_lease_lost", "Jobs abandoned because another worker owns them.", registry=r
+        )
+        self.heartbeat_failures = Counter(
+            "fondation_heartbeat_failures", "Heartbeats that could not reach the database.", registry=r
+        )
+        self.duration = Histogram(
+            "fondation_job_duration_seconds",
+            "Wall time of one attempt, from child start to finalisation.",
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, float("inf")),
+            registry=r,
+        )
+        self.active = Gauge("fondation_active_jobs", "Jobs running on this worker now.", registry=r)
+        self.up = Gauge("fondation_worker_up", "1 while the worker runs its loop.", registry=r)
+        r.register(QueueCollector(queue))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
