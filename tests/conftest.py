@@ -15,17 +15,19 @@ from typing import Any
 
 import psycopg
 import pytest
-from worker_harness import WorkerProcess
 
 from fondation.queue import JobQueue, RetryPolicy
 from fondation.store import Database, open_database
+from worker_harness import WorkerProcess
 
 BACKENDS = [b.strip() for b in os.environ.get("FONDATION_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each backend-dependent test on every backend, or on those named by `@pytest.mark.backends(...)`."""
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", BACKENDS)
+        marker = metafunc.definition.get_closest_marker("backends")
+        metafunc.parametrize("backend", [b for b in BACKENDS if marker is None or b in marker.args])
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,10 @@ from fondation.worker.handlers import JobContext, JobFailure
 
 
 def run(context: JobContext) -> dict[str, Any] | None:
-    """Dispatch on `options["do"]`: succeed, sleep, crash, segfault, hog, fail, ignore_term."""
+    """Dispatch on `options["do"]`: succeed, sleep, crash, segfault, hog, fail, ignore_term.
+
+    `sleep` takes `seconds`, and optionally `first_seconds` for attempt 1 only.
+    """
     options = context.options
     action = options.get("do", "succeed")
     marker = options.get("marker")
@@ -30,6 +33,8 @@ def run(context: JobContext) -> dict[str, Any] | None:
         return {"ok": True, "attempt": context.attempt}
     if action == "sleep":
         seconds = float(options.get("seconds", 1.0))
+        if context.attempt == 1 and "first_seconds" in options:  # keeps a first attempt running past later ones
+            seconds = float(options["first_seconds"])
         deadline = time.monotonic() + seconds
         step = 0
         while time.monotonic() < deadline:

@@ -90,6 +90,11 @@ def test_env_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
             "FONDATION_SQLITE_SYNCHRONOUS: must be FULL, NORMAL or EXTRA",
         ),
         ({"WORKER_ID": "bad\nid"}, "WORKER_ID: must be 1 to 200 printable characters"),
+        ({"FONDATION_HEALTH_PORT": "70000"}, "FONDATION_HEALTH_PORT: must be a TCP port"),
+        ({"FONDATION_LOG_FORMAT": "xml"}, "FONDATION_LOG_FORMAT: must be auto, console or json"),
+        ({"FONDATION_MIN_FREE_DISK_MB": "-1"}, "FONDATION_MIN_FREE_DISK_MB: must not be negative"),
+        ({"FONDATION_JOB_TIMEOUT": "0"}, "FONDATION_JOB_TIMEOUT: must be positive"),
+        ({"FONDATION_JOB_MEMORY_MB": "-5"}, "FONDATION_JOB_MEMORY_MB: must be positive"),
     ],
 )
 def test_inconsistent_settings_are_refused_naming_the_variable(

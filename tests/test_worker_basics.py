@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from helpers import source
 from prometheus_client.parser import text_string_to_metric_families
-from worker_harness import WorkerProcess, wait_until
 
 from fondation.domain.jobs import ErrorKind, JobStatus
 from fondation.queue import JobQueue
+from helpers import source
+from worker_harness import WorkerProcess, wait_until
 
 
 def test_worker_runs_jobs_and_reports(queue: JobQueue, start_worker: Callable[..., WorkerProcess]) -> None:

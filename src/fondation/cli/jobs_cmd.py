@@ -138,13 +138,13 @@ def events(job_id: JobId, as_json: JsonOption = False) -> None:
 
 @jobs_app.command("cancel")
 def cancel(job_id: JobId) -> None:
-    """Cancel a job: at once if it waits, at its next heartbeat if it runs."""
+    """Cancel a job: at once if it waits; a running one is stopped by its worker within seconds."""
     with open_queue(load_settings()) as queue:
         job = queue.cancel(job_id, actor=cli_actor())
     if job.status is JobStatus.CANCELED:
         say(f"job {job.id} is canceled")
     else:
-        say(f"job {job.id} is running: cancel requested, its worker stops it at the next heartbeat")
+        say(f"job {job.id} is running: cancel requested, its worker stops it within seconds")
 
 
 @jobs_app.command("retry")
