@@ -52,6 +52,7 @@ from collections.abc import Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
+from queue import Empty  # noqa: E402  (the standard library's: this folder is off sys.path)
 from typing import Any  # noqa: E402
 
 import psycopg  # noqa: E402
@@ -63,6 +64,7 @@ from fondation.domain.sources import SourceKind, SourceSpec  # noqa: E402
 from fondation.queue.jobs import JobQueue  # noqa: E402
 from fondation.queue.sql import NOTIFY_CHANNEL  # noqa: E402  (JobQueue.enqueue notifies it on PostgreSQL)
 from fondation.store.database import Database, open_database  # noqa: E402
+from fondation.worker.wakeup import PgListener  # noqa: E402
 
 LEASE_SECONDS = 300.0
 TARGET_SQLITE_JOBS_PER_S = 2000.0
@@ -255,7 +257,7 @@ def measure_throughput(
                 result = drain(queue, "bench-worker-1", limit)
                 if profiler:
                     profiler.disable()
-                    write_profile(profiler, profile, f"{backend.key}-{variant}")
+                    write_profile(profiler, profile, f"{backend.key}-{variant}-limit{limit}")
                 out = Throughput(
                     backend,
                     variant,
@@ -285,14 +287,22 @@ def _multi_process(
 ) -> Throughput:
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(processes)
-    results = ctx.SimpleQueue()
+    results = ctx.Queue()
     workers = [
         ctx.Process(target=_drain_process, args=(url, backend, f"bench-worker-{i + 1}", limit, barrier, results))
         for i in range(processes)
     ]
     for worker in workers:
         worker.start()
-    rows = [results.get() for _ in workers]
+    rows: list[tuple[str, int, float, float]] = []
+    while len(rows) < processes:
+        try:
+            rows.append(results.get(timeout=1))
+        except Empty:
+            if any(worker.exitcode not in (None, 0) for worker in workers):
+                for worker in workers:
+                    worker.kill()
+                raise SystemExit(f"{backend.key} {variant}: a worker process failed") from None
     for worker in workers:
         worker.join(timeout=60)
         if worker.exitcode != 0:
@@ -368,60 +378,55 @@ def measure_latency(dbs: Databases, poll_seconds: float, rate: float, seconds: f
     use_notify = backend.kind == "postgresql"
     with dbs.fresh() as url:
         database, queue = open_queue(url, backend, migrate=True)
+        # The consumer is the worker's claim loop (fondation.worker.runtime): clear the wake-up event,
+        # claim until nothing is ready (here limit 1, completing each no-op job), then wait on the event
+        # for at most POLL_INTERVAL. On PostgreSQL the worker's own PgListener sets the event on NOTIFY;
+        # on SQLite nothing can from another process, so every wait lasts the full interval.
+        wake = threading.Event()
         listener = None
         if use_notify:
-            listener = psycopg.connect(libpq_url(url), autocommit=True)
-            listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            listener = PgListener(url, on_job=wake.set, on_cancel=lambda _job_id: None)
+            listener.start()
+            if not listener.connected.wait(timeout=30):
+                raise SystemExit(f"latency on {backend.key}: the LISTEN connection did not come up")
         ctx = mp.get_context("spawn")
-        ready, go, results = ctx.Event(), ctx.Event(), ctx.SimpleQueue()
+        ready, go, results = ctx.Event(), ctx.Event(), ctx.Queue()
         producer = ctx.Process(target=_producer_process, args=(url, backend, rate, n, ready, go, results))
         producer.start()
         try:
-            if not ready.wait(timeout=120):
-                raise SystemExit("latency: the producer did not start")
+            while not ready.wait(timeout=0.5):
+                if not producer.is_alive():
+                    raise SystemExit(f"latency on {backend.key}: the producer process failed to start")
             go.set()
             claimed: dict[int, float] = {}
             by_notify = by_timeout = 0
             deadline = time.time() + seconds + 60
-            next_tick = time.monotonic()
             while len(claimed) < n and time.time() < deadline:
-                # A worker with free slots claims until nothing is ready, then waits for a wake-up.
+                producer_gone = not producer.is_alive()  # before the pass, so the pass sees its last job
+                wake.clear()
                 while leases := queue.claim("bench-consumer", lease_seconds=LEASE_SECONDS, limit=1):
                     at = time.time()
                     for lease in leases:
                         claimed[lease.job_id] = at
                         queue.complete(lease)
-                if len(claimed) >= n:
+                if len(claimed) >= n or producer_gone:
                     break
-                if listener is not None:
-                    woke = False
-                    for _ in listener.notifies(timeout=poll_seconds, stop_after=1):
-                        woke = True
-                    if woke:
-                        by_notify += 1
-                        for _ in listener.notifies(timeout=0):  # several enqueues, one wake-up
-                            pass
-                    else:
-                        by_timeout += 1
+                if wake.wait(poll_seconds):
+                    by_notify += 1
                 else:
-                    # Poll on a fixed cadence of POLL_INTERVAL (skipping ticks missed while busy).
-                    next_tick += poll_seconds
-                    now = time.monotonic()
-                    if next_tick < now:
-                        next_tick = now + poll_seconds - (now - next_tick) % poll_seconds
-                    time.sleep(next_tick - now)
-            records = results.get()
+                    by_timeout += 1
+            records = results.get(timeout=60)
         finally:
             producer.join(timeout=60)
             if listener is not None:
-                listener.close()
+                listener.stop()
             database.dispose()
     if len(claimed) != n or len(records) != n:
         raise SystemExit(f"latency on {backend.key}: {len(records)} enqueued, {len(claimed)} claimed of {n}")
     samples = [claimed[job_id] - committed for job_id, committed in records]
     return Latency(
         backend,
-        "LISTEN/NOTIFY + poll fallback" if use_notify else "polling",
+        "LISTEN/NOTIFY (PgListener) + poll fallback" if use_notify else "polling",
         poll_seconds,
         rate,
         samples,
@@ -475,7 +480,7 @@ def filesystem(path: Path) -> str:
     return f"{best[1]} ({best[2]})"
 
 
-def fsync_probe(directory: Path, seconds: float = 0.5) -> str:
+def fsync_probe(directory: Path, seconds: float = 0.5) -> tuple[float, str]:
     """Median latency of an 8 kB write + fdatasync in `directory`: the floor under every durable commit."""
     path = directory / f"fsync-probe-{uuid.uuid4().hex[:8]}"
     block = os.urandom(8192)
@@ -493,7 +498,14 @@ def fsync_probe(directory: Path, seconds: float = 0.5) -> str:
         path.unlink(missing_ok=True)
     ordered = sorted(samples)
     p50, p90 = statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))]
-    return f"p50 {p50 * 1e6:,.0f} µs, p90 {p90 * 1e6:,.0f} µs"
+    return p50, f"p50 {p50 * 1e6:,.0f} µs, p90 {p90 * 1e6:,.0f} µs"
+
+
+def load_now() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
 
 
 def load_average() -> str:
@@ -541,6 +553,8 @@ def render(
     throughputs: list[Throughput],
     latencies: list[Latency],
     targets: list[tuple[str, str, str, str]],
+    fsync_seconds: float,
+    peak_load: float,
 ) -> str:
     out: list[str] = []
     add = out.append
@@ -553,6 +567,16 @@ def render(
     add("")
     add(f"Run on {started:%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s in all, with `--jobs {args.jobs}`.")
     add("")
+    if args.profile:
+        add("**cProfile was on (`--profile`): the single-process rates below are slowed by it.**")
+        add("")
+    cores = os.cpu_count() or 1
+    if peak_load > cores / 2:
+        add(
+            f"**The machine was busy with other work (load average up to {peak_load:.1f} on {cores} cores): "
+            "the figures are lower, and the latencies longer, than on an idle machine.**"
+        )
+        add("")
     add("## Machine")
     add("")
     add("| | |")
@@ -576,15 +600,17 @@ def render(
     add("")
     add(
         f"**Latency.** A producer process enqueues {args.rate:g} jobs/s for {args.latency_seconds:g} s "
-        "(one job at a random point of each 1/rate slot), while the consumer (a second process) claims "
-        "with limit 1 until nothing is ready, completes what it claimed, then waits. Latency is the "
-        "time from `enqueue` returning (its transaction committed) to `claim` returning that job, "
-        "both read from `time.time()` on the same machine. On SQLite the consumer polls on a fixed "
-        f"cadence of POLL_INTERVAL = {args.poll_interval_ms} ms (the shipped default is "
-        f"{DEFAULT_POLL_MS} ms; a worker that wants low latency on SQLite sets it small), so the "
-        "expected p50 is about half the interval. On PostgreSQL `JobQueue.enqueue` issues "
-        f"`NOTIFY {NOTIFY_CHANNEL}` in its transaction; the consumer holds a `LISTEN` connection "
-        "(psycopg 3, autocommit) and waits on it with the poll interval as fallback timeout."
+        "(one job at a random point of each 1/rate slot, so arrivals do not lock onto the poll period), "
+        "while the consumer, in another process, runs the worker's claim loop "
+        "(`fondation.worker.runtime`): clear the wake-up event, claim with limit 1 until nothing is "
+        "ready (completing each no-op job), then wait on the event for at most POLL_INTERVAL. Latency "
+        "is the time from `enqueue` returning (its transaction committed) to `claim` returning that "
+        "job, both read from `time.time()` on the same machine. POLL_INTERVAL is "
+        f"{args.poll_interval_ms} ms here (the shipped default is {DEFAULT_POLL_MS} ms; on SQLite, "
+        "latency is set by it). On SQLite nothing can wake the worker from another process, so each "
+        "wait lasts the full interval. On PostgreSQL `JobQueue.enqueue` issues "
+        f"`NOTIFY {NOTIFY_CHANNEL}` inside its transaction (delivered at commit), and the worker's "
+        "`PgListener` thread sets the event when it arrives; the interval is only the fallback."
     )
     add("")
     add(
@@ -626,6 +652,7 @@ def render(
             f"{t.rate / t.backend.target:.2f} | {split} | {verdict(t.rate >= t.backend.target)} |"
         )
     add("")
+    out.extend(analysis(throughputs, fsync_seconds))
     add("## Enqueue → claim latency")
     add("")
     add(
@@ -647,12 +674,59 @@ def render(
         )
     add("")
     add(
-        "Ratio: p50 over the target (below 1 is better). On SQLite the job waits for the next poll "
-        "tick, uniformly between 0 and the interval, so p50 ≈ half the interval plus one claim: "
-        "the target sits on the expected value and only a shorter interval moves it."
+        "Ratio: p50 over the target (below 1 is better). On SQLite a job waits for the end of the "
+        "current wait, uniformly between 0 and one cycle (the interval plus one claim pass), and then "
+        "for its claim, so p50 ≈ half the interval plus about a claim: the target sits on that expected "
+        "value, and only a shorter interval or a wake-up signal moves it."
     )
     add("")
     return "\n".join(out)
+
+
+def analysis(throughputs: list[Throughput], fsync_seconds: float) -> list[str]:
+    """A few sentences computed from this run's figures: where the time of one job goes."""
+    lines = ["### Where the time goes (computed from this run)", ""]
+    floor = 1 / (2 * fsync_seconds)
+    for backend in dict.fromkeys(t.backend for t in throughputs):
+        rows = {(t.processes, t.limit): t for t in throughputs if t.backend == backend}
+        one = rows.get((1, 1))
+        if one is None:
+            continue
+        claim, complete = one.claim_seconds / one.jobs * 1000, one.complete_seconds / one.jobs * 1000
+        text = (
+            f"- **{backend.label}**: unbatched, one job takes {1000 / one.rate:.2f} ms (claim {claim:.2f} + "
+            f"complete {complete:.2f}), {one.rate / backend.target:.2f}× the target rate."
+        )
+        if backend.kind == "sqlite" and backend.synchronous == "NORMAL":
+            text += " NORMAL does not sync at commit: the time is statement execution."
+        else:
+            text += (
+                f" Each job is two durable commits; at this disk's fdatasync p50 ({fsync_seconds * 1e6:,.0f} µs) "
+                f"the syncs alone would allow about {floor:,.0f} jobs/s, so most of the time is statement "
+                "execution (in Python: SQLAlchemy Core and the driver; in the database)."
+            )
+        batched = rows.get((1, 50))
+        if batched is not None:
+            text += (
+                f" Claiming 50 at a time cuts claim to {batched.claim_seconds / batched.jobs * 1000:.2f} ms/job "
+                f"and lifts the rate to {fmt_rate(batched.rate)} jobs/s, but each complete remains its own "
+                f"transaction ({batched.complete_seconds / batched.jobs * 1000:.2f} ms/job)."
+            )
+        scaling = [f"{p} processes {rows[(p, 1)].rate / one.rate:.2f}×" for p in (2, 4) if (p, 1) in rows]
+        if scaling:
+            text += f" More processes, relative to one: {', '.join(scaling)}"
+            text += (
+                " (SQLite admits one writer at a time: the others wait in its sleeping busy handler)."
+                if backend.kind == "sqlite"
+                else " (the machine's cores are shared by the workers, the server and the benchmark)."
+            )
+        lines.append(text)
+    lines += [
+        "",
+        "`--profile DIR` writes cProfile statistics of the single-process drains, to see which statements cost.",
+        "",
+    ]
+    return lines
 
 
 def summarise_targets(throughputs: list[Throughput], latencies: list[Latency]) -> list[tuple[str, str, str, str]]:
@@ -748,8 +822,11 @@ def main(argv: list[str] | None = None) -> int:
         machine.append(("SQLite file system", filesystem(sqlite_dir)))
         for synchronous in ("FULL", "NORMAL"):
             machine.append((f"SQLite settings as opened ({synchronous})", sqlite_settings(sqlite_dir, synchronous)))
+    load_start = load_now()
     machine.append(("load average at start", load_average()))
-    machine.append(("8 kB write + fdatasync at start (SQLite directory)", fsync_probe(sqlite_dir)))
+    fsync_start, shown = fsync_probe(sqlite_dir)
+    machine.append(("8 kB write + fdatasync at start (SQLite directory)", shown))
+    fsync_end = fsync_start
     if "postgresql" in args.backends:
         info = postgres_info(args.pg_url)
         data_dir = Path(info["data_directory"])
@@ -793,7 +870,8 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
         machine.append(("load average at end", load_average()))
-        machine.append(("8 kB write + fdatasync at end (SQLite directory)", fsync_probe(sqlite_dir)))
+        fsync_end, shown = fsync_probe(sqlite_dir)
+        machine.append(("8 kB write + fdatasync at end (SQLite directory)", shown))
     finally:
         if own_dir:
             shutil.rmtree(sqlite_dir, ignore_errors=True)
@@ -810,6 +888,8 @@ def main(argv: list[str] | None = None) -> int:
         throughputs=throughputs,
         latencies=latencies,
         targets=targets,
+        fsync_seconds=(fsync_start + fsync_end) / 2,
+        peak_load=max(load_start, load_now()),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)

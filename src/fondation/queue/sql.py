@@ -110,8 +110,6 @@ class QueueStatements:
                 f"VALUES (:repository_id, :ref, :options, :key, 'pending', :priority, {now}, 0, "
                 f":max_attempts, 0, FALSE, {now}, {now}) RETURNING id"
             ),
-            # Without statistics SQLite's planner prefers ix_jobs_status_updated and sorts every ready
-            # row for each claim (cost linear in the backlog); INDEXED BY makes it walk ix_jobs_ready.
             notify=None if sqlite else text(f"NOTIFY {NOTIFY_CHANNEL}"),
             notify_cancel=None if sqlite else text(f"SELECT pg_notify('{CANCEL_CHANNEL}', CAST(:id AS text))"),
             cancel_requested_among=text(
@@ -122,6 +120,8 @@ class QueueStatements:
                 f"WHERE {READY_PREDICATE} AND run_at <= {now}"
             ),
             running_attempts=text("SELECT id, attempts FROM jobs WHERE status = 'running'"),
+            # Without statistics SQLite's planner prefers ix_jobs_status_updated and sorts every ready
+            # row for each claim (cost linear in the backlog); INDEXED BY makes it walk ix_jobs_ready.
             ready_select=text(
                 f"SELECT id, status FROM jobs{' INDEXED BY ix_jobs_ready' if sqlite else ''} "
                 f"WHERE {READY_PREDICATE} AND run_at <= {now} "

@@ -206,7 +206,7 @@ class Worker:
 
     def _clean_leftovers(self) -> None:
         try:
-            removed = workdirs.clean_leftovers(self.temp_dir, self.queue.running_attempts())
+            removed = workdirs.clean_leftovers(self.temp_dir, self.queue.running_attempts)
         except (DatabaseError, OSError) as error:
             self._log.warning("could not clean leftover temp dirs", error=str(error))
             return
@@ -325,10 +325,12 @@ class Worker:
                 "message": f"could not start the job process: {error}",
             }
         finally:
+            # Removed before the final write: once a release commits, the next claim runs the same
+            # attempt number again, in a directory of the same name that must not be ours to delete.
+            workdirs.remove(attempt.work_dir)
             try:
                 self._finalise(attempt, returncode)
             finally:
-                workdirs.remove(attempt.work_dir)
                 with self._lock:
                     self._attempts.pop(job.id, None)
                     self.metrics.active.set(len(self._attempts))
@@ -479,6 +481,8 @@ class Worker:
         try:
             reply = self.queue.heartbeat(attempt.lease, lease_seconds=self.settings.lease_seconds)
         except LeaseLostError:
+            if attempt.child is not None and attempt.child.popen.returncode is not None:
+                return  # the child has exited: its fenced final write (perhaps already done) has the last word
             self._lose(attempt)
             return
         except DatabaseError as error:

@@ -40,7 +40,9 @@ class PgListener:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=5, application_name="fondation"
+                ) as conn:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     conn.execute(f"LISTEN {CANCEL_CHANNEL}")
                     self.connected.set()

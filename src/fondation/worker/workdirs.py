@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 _ATTEMPT_DIR = re.compile(r"^job-(\d+)-(\d+)$")
@@ -30,12 +30,24 @@ def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def clean_leftovers(temp_dir: Path, running: Collection[tuple[int, int]], *, everything: bool = False) -> list[Path]:
-    """Remove attempt directories whose attempt is not running anywhere (or all of them)."""
+def clean_leftovers(
+    temp_dir: Path,
+    running: Collection[tuple[int, int]] | Callable[[], Collection[tuple[int, int]]],
+    *,
+    everything: bool = False,
+) -> list[Path]:
+    """Remove attempt directories whose attempt is not running anywhere (or all of them).
+
+    Given a callable, `running` is asked after the directory is listed: a directory made meanwhile
+    by another worker's new claim is then not in the listing, rather than missing from `running`.
+    """
     if not temp_dir.is_dir():
         return []
+    entries = sorted(temp_dir.iterdir())
+    if callable(running):
+        running = running()
     removed = []
-    for entry in sorted(temp_dir.iterdir()):
+    for entry in entries:
         match = _ATTEMPT_DIR.match(entry.name)
         if match is None or not entry.is_dir():
             continue
