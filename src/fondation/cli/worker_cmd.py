@@ -99,8 +99,8 @@ def clean(
 
     settings = load_settings()
     with open_queue(settings) as queue:
-        running = set() if everything else queue.running_attempts()
-    removed = workdirs.clean_leftovers(settings.temp_dir, running, everything=everything)
+        # Asked after listing the directory (a callable): a claim made meanwhile is not mistaken for a leftover.
+        removed = workdirs.clean_leftovers(settings.temp_dir, queue.running_attempts, everything=everything)
     if as_json:
         print_json({"temp_dir": str(settings.temp_dir), "removed": [str(p) for p in removed]})
         return

@@ -1,11 +1,13 @@
-"""Entry point of a job's child process: `python -m fondation.worker.child MESSAGE_FD`.
+"""Entry point of a job's child process: `python -m fondation.worker.child MESSAGE_FD PARENT_PID`.
 
 Kept light on purpose (no database, no SQLAlchemy): starting a child is on every job's path.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -15,6 +17,8 @@ from typing import Any, BinaryIO
 from fondation.domain.secrets import mask_secrets
 from fondation.worker.handlers import JobFailure, load_handler
 from fondation.worker.protocol import JobSpec, encode
+
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -45,7 +49,22 @@ class ChildContext:
         self.channel.flush()
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when its worker dies, even by SIGKILL.
+
+    The child runs in its own session, so nothing else would stop it: a job orphaned by a killed
+    worker would run on unsupervised beside the attempt that replaces it.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the worker's death is then noticed at the next write
+        return
+    if os.getppid() != parent_pid:  # the worker died before the request took effect
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent(int(argv[2]))
     channel = os.fdopen(int(argv[1]), "wb", buffering=0)
     spec = JobSpec.from_json(sys.stdin.read())
     context = ChildContext(

@@ -26,7 +26,7 @@ class ChildProcess:
         read_fd, write_fd = os.pipe()
         try:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "fondation.worker.child", str(write_fd)],
+                [sys.executable, "-m", "fondation.worker.child", str(write_fd), str(os.getpid())],
                 stdin=subprocess.PIPE,
                 pass_fds=(write_fd,),
                 start_new_session=True,

@@ -139,13 +139,11 @@ class Worker:
         self._log = get_logger(worker_id=self.id)
         self._listener: PgListener | None = None
         self._health: HealthServer | None = None
-        if serve_health:
-            self._health = HealthServer(
-                health_host or settings.health_host,
-                settings.health_port if health_port is None else health_port,
-                self.health_report,
-                self.metrics.render,
-            )
+        self._health_bind = (
+            (health_host or settings.health_host, settings.health_port if health_port is None else health_port)
+            if serve_health
+            else None
+        )
         self._db_probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-db")
         self.queue.add_enqueue_listener(self.wake.set)
 
@@ -171,7 +169,9 @@ class Worker:
             info={"temp_dir": str(self.temp_dir), "backend": self.settings.backend},
         )
         self._clean_leftovers()
-        if self._health:
+        if self._health_bind:
+            # Bound after registering, so a duplicate worker is refused for its id, not for the port.
+            self._health = HealthServer(*self._health_bind, self.health_report, self.metrics.render)
             self._health.start()
             host, port = self._health.address
             self._log.info("health server listening", url=f"http://{host}:{port}/health")
@@ -454,9 +454,7 @@ class Worker:
                     self.registry.beat(self.id, active_jobs=len(self._attempts))
                 except DatabaseError as error:
                     self._log.warning("worker heartbeat failed", error=str(error))
-            self.stop_now.wait(KEEPER_TICK_SECONDS)
-            if self.stop_now.is_set() and not self._attempts:
-                return
+            time.sleep(KEEPER_TICK_SECONDS)
 
     def _running(self) -> list[Attempt]:
         with self._lock:
