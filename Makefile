@@ -38,9 +38,9 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-## Benchmarks (not tests): figures written to docs/BENCHMARKS.md.
+## Benchmarks (not tests): the job queue and the worker, figures written to docs/BENCHMARKS.md.
 bench: system-deps $(VENV)/.installed-test
-	scripts/with-postgres.sh $(BIN)/python bench/queue.py --out docs/BENCHMARKS.md
+	scripts/with-postgres.sh $(BIN)/python -m bench.run --out docs/BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

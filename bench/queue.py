@@ -1,8 +1,10 @@
-"""Benchmark of the job queue on SQLite and PostgreSQL; writes docs/BENCHMARKS.md.
+"""Benchmark of the job queue on SQLite and PostgreSQL.
 
     .venv/bin/python bench/queue.py [--backends sqlite,postgresql] [--jobs N] [--out docs/BENCHMARKS.md]
 
-PostgreSQL is found in FONDATION_TEST_PG_URL (or --pg-url): run it beside a throwaway cluster with
+`make bench` runs it, with the worker benchmark, through `bench/run.py`, which writes both into
+docs/BENCHMARKS.md; this command line writes the queue's section alone (to --out). PostgreSQL is found
+in FONDATION_TEST_PG_URL (or --pg-url): run it beside a throwaway cluster with
 `scripts/with-postgres.sh .venv/bin/python bench/queue.py`. Each measurement gets a fresh database
 (a new SQLite file, a new PostgreSQL database, dropped afterwards).
 
@@ -19,6 +21,7 @@ What is measured, per backend:
    LISTEN/NOTIFY with the poll interval as fallback timeout.
 3. SQLite both with the shipped durability (synchronous=FULL, WAL) and with synchronous=NORMAL.
 
+`run_benchmark` measures and `section` turns the figures into the document's part (see bench/common.py).
 This is a benchmark, not a test: it prints PASS/MISS against the targets but always exits 0 unless
 something actually broke.
 """
@@ -28,116 +31,88 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# This file is named queue.py and Python puts its folder first on sys.path, where it would shadow the
-# standard library's `queue` (which multiprocessing imports). Take the folder off before anything else.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+if not __package__:  # run as a script (`python bench/queue.py`), not imported as `bench.queue`
+    # Python put this folder first on sys.path, where this file would shadow the standard library's
+    # `queue` (which multiprocessing imports): put the repository root there instead, so that the
+    # `bench` package imports and the standard library's `queue` is the one found.
+    _HERE = Path(__file__).resolve().parent
+    sys.path[:] = [str(_HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != _HERE)]
 
-import argparse  # noqa: E402
-import cProfile  # noqa: E402
-import io  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import pstats  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import sqlite3  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-from queue import Empty  # noqa: E402  (the standard library's: this folder is off sys.path)
-from typing import Any  # noqa: E402
+import argparse
+import cProfile
+import io
+import multiprocessing as mp
+import os
+import pstats
+import random
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from queue import Empty  # (the standard library's: this folder is off sys.path)
+from typing import Any
 
-import psycopg  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-from fondation.config import Settings  # noqa: E402
-from fondation.domain.jobs import JobStatus  # noqa: E402
-from fondation.domain.sources import SourceKind, SourceSpec  # noqa: E402
-from fondation.queue.jobs import JobQueue  # noqa: E402
-from fondation.queue.sql import NOTIFY_CHANNEL  # noqa: E402  (JobQueue.enqueue notifies it on PostgreSQL)
-from fondation.store.database import Database, open_database  # noqa: E402
-from fondation.worker.wakeup import PgListener  # noqa: E402
+from bench.common import (
+    POSTGRESQL,
+    SQLITE_FULL,
+    SQLITE_NORMAL,
+    Backend,
+    Databases,
+    Machine,
+    Section,
+    TargetRow,
+    at_least,
+    at_most,
+    default_setting,
+    enqueue_many,
+    fmt_rate,
+    open_queue,
+    parse_backend_kinds,
+    print_targets,
+    render_document,
+    source,
+    table,
+    verdict,
+    write_document,
+)
+from fondation.domain.jobs import JobStatus
+from fondation.queue.jobs import JobQueue
+from fondation.queue.sql import NOTIFY_CHANNEL  # (JobQueue.enqueue notifies it on PostgreSQL)
+from fondation.store.database import Database
+from fondation.worker.wakeup import PgListener
 
 LEASE_SECONDS = 300.0
 TARGET_SQLITE_JOBS_PER_S = 2000.0
 TARGET_PG_JOBS_PER_S = 1500.0
 TARGET_PG_P50_MS = 20.0
-DEFAULT_SYNCHRONOUS = str(Settings.model_fields["sqlite_synchronous"].default).upper()
-DEFAULT_POLL_MS = int(Settings.model_fields["poll_interval_ms"].default)
-
-
-# --------------------------------------------------------------------------- backends
+DEFAULT_POLL_MS = int(default_setting("poll_interval_ms"))
 
 
 @dataclass(frozen=True)
-class Backend:
-    """One database configuration under test."""
+class QueueConfig:
+    """What one run of the queue benchmark measures, and how big."""
 
-    key: str  # "sqlite-full", "sqlite-normal", "postgresql"
-    label: str
-    kind: str  # "sqlite" or "postgresql"
-    synchronous: str = DEFAULT_SYNCHRONOUS  # SQLite only
+    backends: tuple[str, ...] = ("sqlite", "postgresql")
+    jobs: int = 5000  # per throughput measurement
+    poll_interval_ms: int = 100  # POLL_INTERVAL of the latency run
+    rate: float = 50.0  # producer rate (jobs/s) of the latency run
+    latency_seconds: float = 10.0
+    fill_producers: int = 4  # threads filling the queue for PostgreSQL rows after the first
+    profile: Path | None = None  # write cProfile stats of the single-process drains here
+    skip_latency: bool = False
+    skip_throughput: bool = False
 
-    @property
-    def target(self) -> float:
-        return TARGET_SQLITE_JOBS_PER_S if self.kind == "sqlite" else TARGET_PG_JOBS_PER_S
-
-
-class Databases:
-    """Hands out fresh, empty databases of one backend, and removes them afterwards."""
-
-    def __init__(self, backend: Backend, *, sqlite_dir: Path | None, pg_url: str | None) -> None:
-        self.backend = backend
-        self.sqlite_dir = sqlite_dir
-        self.pg_url = pg_url
-        self._count = 0
-
-    @contextmanager
-    def fresh(self) -> Iterator[str]:
-        self._count += 1
-        if self.backend.kind == "sqlite":
-            assert self.sqlite_dir is not None
-            path = self.sqlite_dir / f"{self.backend.key}-{self._count}-{uuid.uuid4().hex[:8]}.db"
-            try:
-                yield f"sqlite:///{path}"
-            finally:
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{path}{suffix}").unlink(missing_ok=True)
-            return
-        assert self.pg_url is not None
-        name = f"fondation_bench_{os.getpid()}_{self._count}"
-        with psycopg.connect(libpq_url(self.pg_url), autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(self.pg_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with psycopg.connect(libpq_url(self.pg_url), autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def libpq_url(url: str) -> str:
-    """The URL psycopg itself accepts (no SQLAlchemy `+driver`)."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def open_queue(url: str, backend: Backend, *, migrate: bool = False) -> tuple[Database, JobQueue]:
-    kwargs: dict[str, Any] = {"sqlite_synchronous": backend.synchronous} if backend.kind == "sqlite" else {}
-    database = open_database(url, **kwargs) if migrate else Database(url, **kwargs)
-    database.scalar("SELECT 1")  # connect (and apply the PRAGMAs) before any timing starts
-    return database, JobQueue(database)
-
-
-def source(run: str, i: int) -> SourceSpec:
-    """A distinct source per job, so that de-duplication never merges two of them."""
-    return SourceSpec(kind=SourceKind.GIT, canonical=f"https://bench.invalid/{run}/repo-{i}.git", name=f"repo-{i}")
+    def backend_list(self) -> list[Backend]:
+        found: list[Backend] = []
+        if "sqlite" in self.backends:
+            found += [SQLITE_FULL, SQLITE_NORMAL]
+        if "postgresql" in self.backends:
+            found.append(POSTGRESQL)
+        return found
 
 
 # --------------------------------------------------------------------------- throughput
@@ -206,29 +181,10 @@ class Throughput:
     def enqueue_rate(self) -> float:
         return self.jobs / self.enqueue_seconds
 
-
-def enqueue_many(queue: JobQueue, n: int, producers: int = 1) -> float:
-    """Enqueue n jobs, one transaction each, from `producers` threads (each on its own connection)."""
-    run = uuid.uuid4().hex[:8]
-    failures: list[BaseException] = []
-
-    def produce(first: int) -> None:
-        try:
-            for i in range(first, n, producers):
-                if not queue.enqueue(source(run, i), actor="bench").created:
-                    raise AssertionError(f"job {i} was merged into another")
-        except BaseException as error:
-            failures.append(error)
-
-    threads = [threading.Thread(target=produce, args=(k,)) for k in range(producers)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
-    return time.perf_counter() - start
+    @property
+    def target(self) -> float:
+        """The backend's target rate (set for one process, claim limit 1)."""
+        return TARGET_SQLITE_JOBS_PER_S if self.backend.kind == "sqlite" else TARGET_PG_JOBS_PER_S
 
 
 def verify_drained(database: Database, queue: JobQueue, n: int) -> None:
@@ -255,7 +211,7 @@ def measure_throughput(
                 if profiler:
                     profiler.enable()
                 result = drain(queue, "bench-worker-1", limit)
-                if profiler:
+                if profiler and profile:
                     profiler.disable()
                     write_profile(profiler, profile, f"{backend.key}-{variant}-limit{limit}")
                 out = Throughput(
@@ -435,254 +391,6 @@ def measure_latency(dbs: Databases, poll_seconds: float, rate: float, seconds: f
     )
 
 
-# --------------------------------------------------------------------------- the machine
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
-def cpu_model() -> str:
-    for line in _read("/proc/cpuinfo").splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def memory() -> str:
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith("MemTotal:"):
-            return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    return "unknown"
-
-
-def os_name() -> str:
-    for line in _read("/etc/os-release").splitlines():
-        if line.startswith("PRETTY_NAME="):
-            return f"{line.split('=', 1)[1].strip(chr(34))}, kernel {platform.release()}"
-    return platform.platform()
-
-
-def filesystem(path: Path) -> str:
-    best = ("", "?", "?")
-    resolved = str(path.resolve())
-    for line in _read("/proc/mounts").splitlines():
-        parts = line.split()
-        if (
-            len(parts) >= 3
-            and (resolved == parts[1] or resolved.startswith(parts[1].rstrip("/") + "/"))
-            and len(parts[1]) >= len(best[0])
-        ):
-            best = (parts[1], parts[2], parts[0])
-    return f"{best[1]} ({best[2]})"
-
-
-def fsync_probe(directory: Path, seconds: float = 0.5) -> tuple[float, str]:
-    """Median latency of an 8 kB write + fdatasync in `directory`: the floor under every durable commit."""
-    path = directory / f"fsync-probe-{uuid.uuid4().hex[:8]}"
-    block = os.urandom(8192)
-    samples: list[float] = []
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            start = time.perf_counter()
-            os.pwrite(fd, block, 0)
-            os.fdatasync(fd)
-            samples.append(time.perf_counter() - start)
-    finally:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-    ordered = sorted(samples)
-    p50, p90 = statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))]
-    return p50, f"p50 {p50 * 1e6:,.0f} µs, p90 {p90 * 1e6:,.0f} µs"
-
-
-def load_now() -> float:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return 0.0
-
-
-def load_average() -> str:
-    try:
-        one, five, _fifteen = os.getloadavg()
-    except OSError:
-        return "unknown"
-    return f"{one:.2f} (1 min), {five:.2f} (5 min)"
-
-
-def postgres_info(url: str) -> dict[str, str]:
-    names = ("server_version", "fsync", "synchronous_commit", "wal_sync_method", "full_page_writes", "data_directory")
-    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-        return {name: str(conn.execute(f"SHOW {name}").fetchone()[0]) for name in names}
-
-
-def sqlite_settings(directory: Path, synchronous: str) -> str:
-    levels = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
-    database = Database(f"sqlite:///{directory / 'probe.db'}", sqlite_synchronous=synchronous)
-    try:
-        mode = database.scalar("PRAGMA journal_mode")
-        level = levels.get(database.scalar("PRAGMA synchronous"), "?")
-    finally:
-        database.dispose()
-    return f"journal_mode={mode}, synchronous={level}"
-
-
-# --------------------------------------------------------------------------- report
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
-def fmt_rate(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-def render(
-    *,
-    started: datetime,
-    elapsed: float,
-    args: argparse.Namespace,
-    machine: list[tuple[str, str]],
-    throughputs: list[Throughput],
-    latencies: list[Latency],
-    targets: list[tuple[str, str, str, str]],
-    fsync_seconds: float,
-    peak_load: float,
-) -> str:
-    out: list[str] = []
-    add = out.append
-    add("# Job queue benchmarks")
-    add("")
-    add(
-        "> Generated by `make bench` (`.venv/bin/python bench/queue.py`, PostgreSQL from "
-        "`scripts/with-postgres.sh`). Do not edit by hand: run it again."
-    )
-    add("")
-    add(f"Run on {started:%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s in all, with `--jobs {args.jobs}`.")
-    add("")
-    if args.profile:
-        add("**cProfile was on (`--profile`): the single-process rates below are slowed by it.**")
-        add("")
-    cores = os.cpu_count() or 1
-    if peak_load > cores / 2:
-        add(
-            f"**The machine was busy with other work (load average up to {peak_load:.1f} on {cores} cores): "
-            "the figures are lower, and the latencies longer, than on an idle machine.**"
-        )
-        add("")
-    add("## Machine")
-    add("")
-    add("| | |")
-    add("| --- | --- |")
-    for key, value in machine:
-        add(f"| {key} | {value} |")
-    add("")
-    add("## Method")
-    add("")
-    add(
-        f"**Throughput.** Each row starts from an empty database. {args.jobs:,} no-op jobs with distinct "
-        "sources (so de-duplication merges none) are enqueued one `JobQueue.enqueue` transaction each "
-        "(timed separately), then drained with `JobQueue.claim(worker_id, lease_seconds=300, limit=L)` "
-        "and `JobQueue.complete(lease)` for each lease, exactly as a worker does: every complete is "
-        "fenced by the lease token, every transition writes its job_event, every transaction commits "
-        "durably. The clock runs from the first claim to the empty claim that ends the drain. The "
-        "multi-process rows start 2 or 4 processes (multiprocessing `spawn`, each with its own "
-        "`Database`), release them together through a barrier and time from release to the last "
-        "finish. Afterwards the run is checked: every job succeeded, claimed exactly once."
-    )
-    add("")
-    add(
-        f"**Latency.** A producer process enqueues {args.rate:g} jobs/s for {args.latency_seconds:g} s "
-        "(one job at a random point of each 1/rate slot, so arrivals do not lock onto the poll period), "
-        "while the consumer, in another process, runs the worker's claim loop "
-        "(`fondation.worker.runtime`): clear the wake-up event, claim with limit 1 until nothing is "
-        "ready (completing each no-op job), then wait on the event for at most POLL_INTERVAL. Latency "
-        "is the time from `enqueue` returning (its transaction committed) to `claim` returning that "
-        "job, both read from `time.time()` on the same machine. POLL_INTERVAL is "
-        f"{args.poll_interval_ms} ms here (the shipped default is {DEFAULT_POLL_MS} ms; on SQLite, "
-        "latency is set by it). On SQLite nothing can wake the worker from another process, so each "
-        "wait lasts the full interval. On PostgreSQL `JobQueue.enqueue` issues "
-        f"`NOTIFY {NOTIFY_CHANNEL}` inside its transaction (delivered at commit), and the worker's "
-        "`PgListener` thread sets the event when it arrives; the interval is only the fallback."
-    )
-    add("")
-    add(
-        "**SQLite durability.** The shipped setting is WAL with `synchronous=FULL` (the WAL is "
-        "fsynced at every commit, so a committed job survives power loss). `synchronous=NORMAL` "
-        "fsyncs only at checkpoints: a crash of the process loses nothing, a power loss can lose the "
-        "last transactions. It is measured for comparison, not recommended."
-    )
-    add("")
-    add("## Targets")
-    add("")
-    add("| target | measured | ratio to target | result |")
-    add("| --- | --- | --- | --- |")
-    for row in targets:
-        add(f"| {' | '.join(row)} |")
-    add("")
-    add("## Claim + complete throughput")
-    add("")
-    add(
-        "Ratio: the row's rate over the backend's target (SQLite 2,000 jobs/s, PostgreSQL 1,500 jobs/s; "
-        "the target itself is for one process, claim limit 1). Per-job ms: mean time in `claim` and in "
-        "`complete` per job, single-process rows only."
-    )
-    add("")
-    add(
-        "| backend | variant | processes | claim limit | jobs | enqueue (jobs/s, producers) | drain (s) "
-        "| claim+complete (jobs/s) | ratio | per-job claim / complete (ms) | result |"
-    )
-    add("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for t in throughputs:
-        split = (
-            f"{t.claim_seconds / t.jobs * 1000:.2f} / {t.complete_seconds / t.jobs * 1000:.2f}"
-            if t.processes == 1
-            else "jobs per process: " + ", ".join(str(x) for x in t.per_process)
-        )
-        add(
-            f"| {t.backend.label} | {t.variant} | {t.processes} | {t.limit} | {t.jobs:,} | "
-            f"{fmt_rate(t.enqueue_rate)} ({t.producers}) | {t.drain_seconds:.2f} | **{fmt_rate(t.rate)}** | "
-            f"{t.rate / t.backend.target:.2f} | {split} | {verdict(t.rate >= t.backend.target)} |"
-        )
-    add("")
-    out.extend(analysis(throughputs, fsync_seconds))
-    add("## Enqueue → claim latency")
-    add("")
-    add(
-        "| backend | wake-up | poll interval | jobs | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) "
-        "| target p50 | ratio | wake-ups | result |"
-    )
-    add("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for lat in latencies:
-        wakeups = (
-            f"{lat.woken_by_notify} by NOTIFY, {lat.woken_by_timeout} by timeout"
-            if lat.wakeup.startswith("LISTEN")
-            else "every poll"
-        )
-        add(
-            f"| {lat.backend.label} | {lat.wakeup} | {lat.poll_seconds * 1000:g} ms | {len(lat.samples)} | "
-            f"**{lat.p50 * 1000:.1f}** | {lat.pct(90) * 1000:.1f} | {lat.pct(99) * 1000:.1f} | "
-            f"{max(lat.samples) * 1000:.1f} | ≤ {lat.target_ms:g} ms | {lat.p50 * 1000 / lat.target_ms:.2f} "
-            f"| {wakeups} | {verdict(lat.p50 * 1000 <= lat.target_ms)} |"
-        )
-    add("")
-    add(
-        "Ratio: p50 over the target (below 1 is better). On SQLite a job waits for the end of the "
-        "current wait, uniformly between 0 and one cycle (the interval plus one claim pass), and then "
-        "for its claim, so p50 ≈ half the interval plus about a claim: the target sits on that expected "
-        "value, and only a shorter interval or a wake-up signal moves it."
-    )
-    add("")
-    return "\n".join(out)
-
-
 def analysis(throughputs: list[Throughput], fsync_seconds: float) -> list[str]:
     """A few sentences computed from this run's figures: where the time of one job goes."""
     lines = ["### Where the time goes (computed from this run)", ""]
@@ -695,7 +403,7 @@ def analysis(throughputs: list[Throughput], fsync_seconds: float) -> list[str]:
         claim, complete = one.claim_seconds / one.jobs * 1000, one.complete_seconds / one.jobs * 1000
         text = (
             f"- **{backend.label}**: unbatched, one job takes {1000 / one.rate:.2f} ms (claim {claim:.2f} + "
-            f"complete {complete:.2f}), {one.rate / backend.target:.2f}× the target rate."
+            f"complete {complete:.2f}), {one.rate / one.target:.2f}× the target rate."
         )
         if backend.kind == "sqlite" and backend.synchronous == "NORMAL":
             text += " NORMAL does not sync at commit: the time is statement execution."
@@ -723,66 +431,14 @@ def analysis(throughputs: list[Throughput], fsync_seconds: float) -> list[str]:
         lines.append(text)
     lines += [
         "",
-        "`--profile DIR` writes cProfile statistics of the single-process drains, to see which statements cost.",
+        "`python bench/queue.py --profile DIR` writes cProfile statistics of the single-process drains, to see "
+        "which statements cost.",
         "",
     ]
     return lines
 
 
-def summarise_targets(throughputs: list[Throughput], latencies: list[Latency]) -> list[tuple[str, str, str, str]]:
-    rows = []
-    for t in throughputs:
-        if t.processes == 1 and t.limit == 1:
-            goal = t.backend.target
-            rows.append(
-                (
-                    f"{t.backend.label}: ≥ {goal:,.0f} jobs/s, one process, unbatched",
-                    f"{fmt_rate(t.rate)} jobs/s",
-                    f"{t.rate / goal:.2f}",
-                    verdict(t.rate >= goal),
-                )
-            )
-    for lat in latencies:
-        listens = lat.wakeup.startswith("LISTEN")
-        how = "with LISTEN/NOTIFY" if listens else f"polling every {lat.poll_seconds * 1000:g} ms"
-        rows.append(
-            (
-                f"{lat.backend.label}: enqueue→claim p50 ≤ {lat.target_ms:g} ms {how}",
-                f"{lat.p50 * 1000:.1f} ms",
-                f"{lat.p50 * 1000 / lat.target_ms:.2f}",
-                verdict(lat.p50 * 1000 <= lat.target_ms),
-            )
-        )
-    return rows
-
-
-# --------------------------------------------------------------------------- main
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
-    parser.add_argument("--jobs", type=int, default=5000, help="jobs per throughput measurement")
-    parser.add_argument("--out", type=Path, default=Path("docs/BENCHMARKS.md"))
-    parser.add_argument("--pg-url", default=os.environ.get("FONDATION_TEST_PG_URL"))
-    parser.add_argument("--sqlite-dir", type=Path, default=None, help="where the SQLite files go (a temp dir)")
-    parser.add_argument("--poll-interval-ms", type=int, default=100, help="POLL_INTERVAL for the latency run")
-    parser.add_argument("--rate", type=float, default=50.0, help="producer rate (jobs/s) for the latency run")
-    parser.add_argument("--latency-seconds", type=float, default=10.0)
-    parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats of single-process drains here")
-    parser.add_argument(
-        "--fill-producers", type=int, default=4, help="threads filling the queue for PostgreSQL rows after the first"
-    )
-    parser.add_argument("--skip-latency", action="store_true")
-    parser.add_argument("--skip-throughput", action="store_true")
-    args = parser.parse_args(argv)
-    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = set(args.backends) - {"sqlite", "postgresql"}
-    if unknown:
-        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
-    if "postgresql" in args.backends and not args.pg_url:
-        parser.error("postgresql needs FONDATION_TEST_PG_URL or --pg-url (see scripts/with-postgres.sh)")
-    return args
+# --------------------------------------------------------------------------- the run and its report
 
 
 VARIANTS = (  # (name, processes, claim limit)
@@ -794,105 +450,294 @@ VARIANTS = (  # (name, processes, claim limit)
 )
 
 
+@dataclass
+class QueueResults:
+    """Everything one run measured."""
+
+    config: QueueConfig
+    throughputs: list[Throughput] = field(default_factory=list)
+    latencies: list[Latency] = field(default_factory=list)
+
+
+def run_benchmark(config: QueueConfig, *, sqlite_dir: Path, pg_url: str | None) -> QueueResults:
+    """Measure every backend of `config`, printing each figure as it comes."""
+    results = QueueResults(config)
+    for backend in config.backend_list():
+        dbs = Databases(backend, sqlite_dir=sqlite_dir, pg_url=pg_url)
+        if not config.skip_throughput:
+            for index, (variant, processes, limit) in enumerate(VARIANTS):
+                # The first row's enqueue is the single-producer figure; the other rows only need
+                # their queue filled, which several producers do faster where the server allows it.
+                producers = 1 if index == 0 or backend.kind == "sqlite" else config.fill_producers
+                t = measure_throughput(dbs, variant, config.jobs, processes, limit, producers, config.profile)
+                results.throughputs.append(t)
+                print(
+                    f"{backend.label:<42} {variant:<14} p={processes} limit={limit:<3} "
+                    f"enqueue {fmt_rate(t.enqueue_rate):>6}/s  claim+complete {fmt_rate(t.rate):>6} jobs/s  "
+                    f"({t.rate / t.target:.2f}× target) {verdict(t.rate >= t.target)}",
+                    flush=True,
+                )
+        if not config.skip_latency:
+            lat = measure_latency(dbs, config.poll_interval_ms / 1000, config.rate, config.latency_seconds)
+            results.latencies.append(lat)
+            print(
+                f"{backend.label:<42} latency ({lat.wakeup}, poll {config.poll_interval_ms} ms): "
+                f"p50 {lat.p50 * 1000:.1f} ms  p99 {lat.pct(99) * 1000:.1f} ms  "
+                f"target ≤ {lat.target_ms:g} ms {verdict(lat.p50 * 1000 <= lat.target_ms)}",
+                flush=True,
+            )
+    return results
+
+
+def targets(results: QueueResults) -> list[TargetRow]:
+    """The queue's rows of the targets table: the unbatched single-process rates, the latencies."""
+    rows = [
+        at_least(
+            f"{t.backend.label}: ≥ {t.target:,.0f} jobs/s, one process, unbatched",
+            f"{fmt_rate(t.rate)} jobs/s",
+            t.rate,
+            t.target,
+        )
+        for t in results.throughputs
+        if t.processes == 1 and t.limit == 1
+    ]
+    for lat in results.latencies:
+        how = (
+            "with LISTEN/NOTIFY" if lat.wakeup.startswith("LISTEN") else f"polling every {lat.poll_seconds * 1000:g} ms"
+        )
+        rows.append(
+            at_most(
+                f"{lat.backend.label}: enqueue→claim p50 ≤ {lat.target_ms:g} ms {how}",
+                f"{lat.p50 * 1000:.1f} ms",
+                lat.p50 * 1000,
+                lat.target_ms,
+            )
+        )
+    return rows
+
+
+def method(config: QueueConfig) -> list[str]:
+    """How the queue is measured, for the document's Method section."""
+    return [
+        f"**Throughput.** Each row starts from an empty database. {config.jobs:,} no-op jobs with distinct "
+        "sources (so de-duplication merges none) are enqueued one `JobQueue.enqueue` transaction each "
+        "(timed separately), then drained with `JobQueue.claim(worker_id, lease_seconds=300, limit=L)` "
+        "and `JobQueue.complete(lease)` for each lease, exactly as a worker does: every complete is "
+        "fenced by the lease token, every transition writes its job_event, every transaction commits "
+        "durably. The clock runs from the first claim to the empty claim that ends the drain. The "
+        "multi-process rows start 2 or 4 processes (multiprocessing `spawn`, each with its own "
+        "`Database`), release them together through a barrier and time from release to the last "
+        "finish. Afterwards the run is checked: every job succeeded, claimed exactly once.",
+        f"**Latency.** A producer process enqueues {config.rate:g} jobs/s for {config.latency_seconds:g} s "
+        "(one job at a random point of each 1/rate slot, so arrivals do not lock onto the poll period), "
+        "while the consumer, in another process, runs the worker's claim loop "
+        "(`fondation.worker.runtime`): clear the wake-up event, claim with limit 1 until nothing is "
+        "ready (completing each no-op job), then wait on the event for at most POLL_INTERVAL. Latency "
+        "is the time from `enqueue` returning (its transaction committed) to `claim` returning that "
+        "job, both read from `time.time()` on the same machine. POLL_INTERVAL is "
+        f"{config.poll_interval_ms} ms here (the shipped default is {DEFAULT_POLL_MS} ms; on SQLite, "
+        "latency is set by it). On SQLite nothing can wake the worker from another process, so each "
+        "wait lasts the full interval. On PostgreSQL `JobQueue.enqueue` issues "
+        f"`NOTIFY {NOTIFY_CHANNEL}` inside its transaction (delivered at commit), and the worker's "
+        "`PgListener` thread sets the event when it arrives; the interval is only the fallback.",
+        "**SQLite durability.** The shipped setting is WAL with `synchronous=FULL` (the WAL is "
+        "fsynced at every commit, so a committed job survives power loss). `synchronous=NORMAL` "
+        "fsyncs only at checkpoints: a crash of the process loses nothing, a power loss can lose the "
+        "last transactions. It is measured for comparison, not recommended.",
+    ]
+
+
+def details(results: QueueResults, fsync_seconds: float) -> list[str]:
+    """The queue's detail tables and the analysis computed from them."""
+    out: list[str] = []
+    if results.throughputs:
+        out += [
+            "## Job queue: claim + complete throughput",
+            "",
+            "Ratio: the row's rate over the backend's target (SQLite 2,000 jobs/s, PostgreSQL 1,500 jobs/s; "
+            "the target itself is for one process, claim limit 1). Per-job ms: mean time in `claim` and in "
+            "`complete` per job, single-process rows only.",
+            "",
+        ]
+        out += table(
+            [
+                "backend",
+                "variant",
+                "processes",
+                "claim limit",
+                "jobs",
+                "enqueue (jobs/s, producers)",
+                "drain (s)",
+                "claim+complete (jobs/s)",
+                "ratio",
+                "per-job claim / complete (ms)",
+                "result",
+            ],
+            (_throughput_cells(t) for t in results.throughputs),
+        )
+        out += analysis(results.throughputs, fsync_seconds)
+    if results.latencies:
+        out += ["## Job queue: enqueue → claim latency", ""]
+        out += table(
+            [
+                "backend",
+                "wake-up",
+                "poll interval",
+                "jobs",
+                "p50 (ms)",
+                "p90 (ms)",
+                "p99 (ms)",
+                "max (ms)",
+                "target p50",
+                "ratio",
+                "wake-ups",
+                "result",
+            ],
+            (_latency_cells(lat) for lat in results.latencies),
+        )
+        out += [
+            "Ratio: p50 over the target (below 1 is better). On SQLite a job waits for the end of the "
+            "current wait, uniformly between 0 and one cycle (the interval plus one claim pass), and then "
+            "for its claim, so p50 ≈ half the interval plus about a claim: the target sits on that expected "
+            "value, and only a shorter interval or a wake-up signal moves it.",
+            "",
+        ]
+    return out
+
+
+def _throughput_cells(t: Throughput) -> list[str]:
+    split = (
+        f"{t.claim_seconds / t.jobs * 1000:.2f} / {t.complete_seconds / t.jobs * 1000:.2f}"
+        if t.processes == 1
+        else "jobs per process: " + ", ".join(str(x) for x in t.per_process)
+    )
+    return [
+        t.backend.label,
+        t.variant,
+        str(t.processes),
+        str(t.limit),
+        f"{t.jobs:,}",
+        f"{fmt_rate(t.enqueue_rate)} ({t.producers})",
+        f"{t.drain_seconds:.2f}",
+        f"**{fmt_rate(t.rate)}**",
+        f"{t.rate / t.target:.2f}",
+        split,
+        verdict(t.rate >= t.target),
+    ]
+
+
+def _latency_cells(lat: Latency) -> list[str]:
+    wakeups = (
+        f"{lat.woken_by_notify} by NOTIFY, {lat.woken_by_timeout} by timeout"
+        if lat.wakeup.startswith("LISTEN")
+        else "every poll"
+    )
+    return [
+        lat.backend.label,
+        lat.wakeup,
+        f"{lat.poll_seconds * 1000:g} ms",
+        str(len(lat.samples)),
+        f"**{lat.p50 * 1000:.1f}**",
+        f"{lat.pct(90) * 1000:.1f}",
+        f"{lat.pct(99) * 1000:.1f}",
+        f"{max(lat.samples) * 1000:.1f}",
+        f"≤ {lat.target_ms:g} ms",
+        f"{lat.p50 * 1000 / lat.target_ms:.2f}",
+        wakeups,
+        verdict(lat.p50 * 1000 <= lat.target_ms),
+    ]
+
+
+def section(results: QueueResults, fsync_seconds: float) -> Section:
+    """The queue's part of the document (nothing is written here)."""
+    config = results.config
+    notes = (
+        ["cProfile was on (`--profile`): the single-process queue rates below are slowed by it."]
+        if config.profile
+        else []
+    )
+    return Section(
+        title="Job queue",
+        method=method(config),
+        targets=targets(results),
+        details=details(results, fsync_seconds),
+        notes=notes,
+        settings=f"{config.jobs:,} jobs per throughput row",
+    )
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str] | None) -> tuple[QueueConfig, argparse.Namespace]:
+    defaults = QueueConfig()
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--jobs", type=int, default=defaults.jobs, help="jobs per throughput measurement")
+    parser.add_argument("--out", type=Path, default=Path("docs/BENCHMARKS.md"))
+    parser.add_argument("--pg-url", default=os.environ.get("FONDATION_TEST_PG_URL"))
+    parser.add_argument("--sqlite-dir", type=Path, default=None, help="where the SQLite files go (a temp dir)")
+    parser.add_argument(
+        "--poll-interval-ms", type=int, default=defaults.poll_interval_ms, help="POLL_INTERVAL for the latency run"
+    )
+    parser.add_argument("--rate", type=float, default=defaults.rate, help="producer rate (jobs/s) for the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=defaults.latency_seconds)
+    parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats of single-process drains here")
+    parser.add_argument(
+        "--fill-producers",
+        type=int,
+        default=defaults.fill_producers,
+        help="threads filling the queue for PostgreSQL rows after the first",
+    )
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        backends = parse_backend_kinds(args.backends)
+    except ValueError as error:
+        parser.error(str(error))
+    if "postgresql" in backends and not args.pg_url:
+        parser.error("postgresql needs FONDATION_TEST_PG_URL or --pg-url (see scripts/with-postgres.sh)")
+    config = QueueConfig(
+        backends=backends,
+        jobs=args.jobs,
+        poll_interval_ms=args.poll_interval_ms,
+        rate=args.rate,
+        latency_seconds=args.latency_seconds,
+        fill_producers=args.fill_producers,
+        profile=args.profile,
+        skip_latency=args.skip_latency,
+        skip_throughput=args.skip_throughput,
+    )
+    return config, args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    config, args = parse_args(argv)
     started = datetime.now(UTC)
     clock = time.perf_counter()
     own_dir = args.sqlite_dir is None
     sqlite_dir = Path(tempfile.mkdtemp(prefix="fondation-bench-")) if own_dir else args.sqlite_dir
     sqlite_dir.mkdir(parents=True, exist_ok=True)
-
-    backends: list[Backend] = []
-    if "sqlite" in args.backends:
-        backends.append(Backend("sqlite-full", "SQLite WAL, synchronous=FULL (default)", "sqlite", "FULL"))
-        backends.append(Backend("sqlite-normal", "SQLite WAL, synchronous=NORMAL", "sqlite", "NORMAL"))
-    if "postgresql" in args.backends:
-        backends.append(Backend("postgresql", "PostgreSQL", "postgresql"))
-
-    machine = [
-        ("CPU", cpu_model()),
-        ("cores (logical)", str(os.cpu_count())),
-        ("memory", memory()),
-        ("OS", os_name()),
-        ("Python", platform.python_version()),
-        ("psycopg", psycopg.__version__),
-    ]
-    if "sqlite" in args.backends:
-        machine.append(("SQLite", sqlite3.sqlite_version))
-        machine.append(("SQLite file system", filesystem(sqlite_dir)))
-        for synchronous in ("FULL", "NORMAL"):
-            machine.append((f"SQLite settings as opened ({synchronous})", sqlite_settings(sqlite_dir, synchronous)))
-    load_start = load_now()
-    machine.append(("load average at start", load_average()))
-    fsync_start, shown = fsync_probe(sqlite_dir)
-    machine.append(("8 kB write + fdatasync at start (SQLite directory)", shown))
-    fsync_end = fsync_start
-    if "postgresql" in args.backends:
-        info = postgres_info(args.pg_url)
-        data_dir = Path(info["data_directory"])
-        where = filesystem(data_dir) if data_dir.is_dir() else "not on this machine"
-        machine.append(("PostgreSQL", info["server_version"]))
-        machine.append(("PostgreSQL data directory", f"{where}"))
-        machine.append(
-            (
-                "PostgreSQL durability",
-                f"fsync={info['fsync']}, synchronous_commit={info['synchronous_commit']}, "
-                f"wal_sync_method={info['wal_sync_method']}, full_page_writes={info['full_page_writes']}",
-            )
-        )
-        machine.append(("PostgreSQL server", "same machine, 127.0.0.1 (TCP)"))
-
-    throughputs: list[Throughput] = []
-    latencies: list[Latency] = []
     try:
-        for backend in backends:
-            dbs = Databases(backend, sqlite_dir=sqlite_dir, pg_url=args.pg_url)
-            if not args.skip_throughput:
-                for index, (variant, processes, limit) in enumerate(VARIANTS):
-                    # The first row's enqueue is the single-producer figure; the other rows only need
-                    # their queue filled, which several producers do faster where the server allows it.
-                    producers = 1 if index == 0 or backend.kind == "sqlite" else args.fill_producers
-                    t = measure_throughput(dbs, variant, args.jobs, processes, limit, producers, args.profile)
-                    throughputs.append(t)
-                    print(
-                        f"{backend.label:<42} {variant:<14} p={processes} limit={limit:<3} "
-                        f"enqueue {fmt_rate(t.enqueue_rate):>6}/s  claim+complete {fmt_rate(t.rate):>6} jobs/s  "
-                        f"({t.rate / backend.target:.2f}× target) {verdict(t.rate >= backend.target)}",
-                        flush=True,
-                    )
-            if not args.skip_latency:
-                lat = measure_latency(dbs, args.poll_interval_ms / 1000, args.rate, args.latency_seconds)
-                latencies.append(lat)
-                print(
-                    f"{backend.label:<42} latency ({lat.wakeup}, poll {args.poll_interval_ms} ms): "
-                    f"p50 {lat.p50 * 1000:.1f} ms  p99 {lat.pct(99) * 1000:.1f} ms  "
-                    f"target ≤ {lat.target_ms:g} ms {verdict(lat.p50 * 1000 <= lat.target_ms)}",
-                    flush=True,
-                )
-        machine.append(("load average at end", load_average()))
-        fsync_end, shown = fsync_probe(sqlite_dir)
-        machine.append(("8 kB write + fdatasync at end (SQLite directory)", shown))
+        machine = Machine(sqlite_dir, args.pg_url, kinds=config.backends, sqlite_levels=("FULL", "NORMAL"))
+        results = run_benchmark(config, sqlite_dir=sqlite_dir, pg_url=args.pg_url)
+        machine.finish()
     finally:
         if own_dir:
             shutil.rmtree(sqlite_dir, ignore_errors=True)
     elapsed = time.perf_counter() - clock
-    targets = summarise_targets(throughputs, latencies)
-    print()
-    for name, measured, ratio, result in targets:
-        print(f"{result}  {name}: {measured} ({ratio}× target)")
-    report = render(
+    part = section(results, machine.fsync_seconds)
+    print_targets(part.targets)
+    document = render_document(
+        title="Job queue benchmarks",
+        command=".venv/bin/python bench/queue.py",
         started=started,
         elapsed=elapsed,
-        args=args,
         machine=machine,
-        throughputs=throughputs,
-        latencies=latencies,
-        targets=targets,
-        fsync_seconds=(fsync_start + fsync_end) / 2,
-        peak_load=max(load_start, load_now()),
+        sections=[part],
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
+    write_document(args.out, document)
     print(f"\nwrote {args.out} ({elapsed:.0f} s)")
     return 0
 

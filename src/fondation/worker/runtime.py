@@ -28,7 +28,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fondation import __version__
 from fondation.config import Settings
@@ -43,7 +43,9 @@ from fondation.worker.child_process import ChildProcess, describe_exit
 from fondation.worker.health import HealthServer
 from fondation.worker.metrics import WorkerMetrics
 from fondation.worker.protocol import JobSpec
-from fondation.worker.wakeup import PgListener
+
+if TYPE_CHECKING:
+    from fondation.worker.wakeup import PgListener
 
 MB = 1024 * 1024
 KEEPER_TICK_SECONDS = 0.5
@@ -176,6 +178,8 @@ class Worker:
             host, port = self._health.address
             self._log.info("health server listening", url=f"http://{host}:{port}/health")
         if not self.db.is_sqlite:
+            from fondation.worker.wakeup import PgListener  # psycopg: ~9 MB a SQLite worker never needs
+
             self._listener = PgListener(self.settings.database_url, on_job=self.wake.set, on_cancel=self._cancel)
             self._listener.start()
         keeper = threading.Thread(target=self._keep_leases, name="lease-keeper", daemon=True)

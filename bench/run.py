@@ -1,0 +1,95 @@
+"""`make bench`: the job queue and the worker benchmarks, written once into docs/BENCHMARKS.md.
+
+    scripts/with-postgres.sh .venv/bin/python -m bench.run [--queue-jobs N] [--worker-jobs N] [--out FILE]
+
+Runs `bench.queue` then `bench.worker` (see each for what it measures) on SQLite and on the PostgreSQL
+found in FONDATION_TEST_PG_URL, and writes one document: header, machine, method, one targets table
+for both, then each benchmark's detail tables. The default sizes keep the whole run within a few
+minutes on a two-core machine; each benchmark's own command line takes bigger ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import queue as queue_bench
+from bench import worker as worker_bench
+from bench.common import (
+    Machine,
+    Section,
+    parse_backend_kinds,
+    print_targets,
+    render_document,
+    write_document,
+)
+
+QUEUE_JOBS = 2000
+WORKER_JOBS = 300
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--queue-jobs", type=int, default=QUEUE_JOBS, help="jobs per queue throughput measurement")
+    parser.add_argument("--worker-jobs", type=int, default=WORKER_JOBS, help="jobs per worker layout")
+    parser.add_argument("--idle-seconds", type=float, default=worker_bench.WorkerConfig.idle_seconds)
+    parser.add_argument("--skip-queue", action="store_true")
+    parser.add_argument("--skip-worker", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("docs/BENCHMARKS.md"))
+    parser.add_argument("--pg-url", default=os.environ.get("FONDATION_TEST_PG_URL"))
+    args = parser.parse_args(argv)
+    try:
+        args.backends = parse_backend_kinds(args.backends)
+    except ValueError as error:
+        parser.error(str(error))
+    if "postgresql" in args.backends and not args.pg_url:
+        parser.error("postgresql needs FONDATION_TEST_PG_URL or --pg-url (see scripts/with-postgres.sh)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    sqlite_dir = Path(tempfile.mkdtemp(prefix="fondation-bench-"))
+    sections: list[Section] = []
+    try:
+        machine = Machine(sqlite_dir, args.pg_url, kinds=args.backends, sqlite_levels=("FULL", "NORMAL"))
+        if not args.skip_queue:
+            config = queue_bench.QueueConfig(backends=args.backends, jobs=args.queue_jobs)
+            queue_results = queue_bench.run_benchmark(config, sqlite_dir=sqlite_dir, pg_url=args.pg_url)
+        if not args.skip_worker:
+            worker_config = worker_bench.WorkerConfig(
+                backends=args.backends, jobs=args.worker_jobs, idle_seconds=args.idle_seconds
+            )
+            worker_results = worker_bench.run_benchmark(worker_config, sqlite_dir=sqlite_dir, pg_url=args.pg_url)
+        machine.finish()
+    finally:
+        shutil.rmtree(sqlite_dir, ignore_errors=True)
+    if not args.skip_queue:
+        sections.append(queue_bench.section(queue_results, machine.fsync_seconds))
+    if not args.skip_worker:
+        sections.append(worker_bench.section(worker_results))
+    elapsed = time.perf_counter() - clock
+    print_targets(row for part in sections for row in part.targets)
+    document = render_document(
+        title="Benchmarks",
+        command=".venv/bin/python -m bench.run",
+        started=started,
+        elapsed=elapsed,
+        machine=machine,
+        sections=sections,
+    )
+    write_document(args.out, document)
+    print(f"\nwrote {args.out} ({elapsed:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
