@@ -180,6 +180,25 @@ def test_complete_is_exactly_once(queue: JobQueue) -> None:
     assert kinds(queue, job.id).count(EventKind.SUCCEEDED) == 1
 
 
+def test_fenced_writes_return_what_a_read_returns(queue: JobQueue) -> None:
+    """The hot path reads its rows on the driver's cursor: they must match the rows read through Core."""
+    queue.enqueue(source(), ref="main", options={"language": "fr", "depth": 2}, priority=2)
+    lease = claim_one(queue)
+    assert lease.job == queue.get(lease.job_id)
+    reply = queue.heartbeat(lease, lease_seconds=LEASE)
+    assert reply.lease_expires_at == queue.get(lease.job_id).lease_expires_at
+    assert reply.lease_expires_at.tzinfo is not None
+    queue.progress(lease, Progress("chapters", step=1, total_steps=3, message=None, percent=None), actor="")
+    assert queue.events(lease.job_id)[-1].actor == "w1"
+    job = queue.complete(lease, {"course_id": 7, "files": ["a", "b"]})
+    assert job == queue.get(lease.job_id)
+    assert [(e.kind, e.attempt, e.lease_token) for e in queue.events(job.id)[1:]] == [
+        (EventKind.CLAIMED, 1, lease.token),
+        (EventKind.PROGRESS, 1, lease.token),
+        (EventKind.SUCCEEDED, 1, lease.token),
+    ]
+
+
 def test_stale_holder_changes_nothing(queue: JobQueue, database: Database) -> None:
     """After a lease expires and another worker claims the job, every write of the old holder fails."""
     queue.enqueue(source())

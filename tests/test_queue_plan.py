@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from fondation.queue import JobQueue
+from fondation.queue.sql import PgClaim, SqliteClaim
 from fondation.store import Database
 
 READY_ROWS = 100_000
@@ -43,13 +44,15 @@ def fill(database: Database) -> None:
 def test_claim_uses_the_partial_index(database: Database, queue: JobQueue) -> None:
     fill(database)
     if database.is_sqlite:
-        explain = f"EXPLAIN QUERY PLAN {queue.sql.ready_select.text}"
+        assert isinstance(queue.sql.claim, SqliteClaim)
+        explain = f"EXPLAIN QUERY PLAN {queue.sql.claim.ready.text}"
         plan = database.read(lambda conn: conn.execute(text(explain), {"limit": 1}).all())
         details = " | ".join(str(row[-1]) for row in plan)
         assert "USING INDEX ix_jobs_ready" in details, details
         assert "TEMP B-TREE" not in details, f"the claim sorts instead of walking the index: {details}"
     else:
-        explain = f"EXPLAIN {queue.sql.claim_pg.element.text}"
+        assert isinstance(queue.sql.claim, PgClaim)
+        explain = f"EXPLAIN {queue.sql.claim.statement.text}"
         params = {"limit": 1, "lease": 60.0, "worker": "w"}
         plan = database.read(lambda conn: conn.execute(text(explain), params).all())
         details = "\n".join(row[0] for row in plan)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -16,9 +17,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
 from fondation.domain.errors import DatabaseError, SchemaOutdatedError, SchemaTooNewError
+from fondation.domain.jobs import JobStatus
+from fondation.queue import JobQueue
 from fondation.store import Database, migrations_runner, open_database
 from fondation.store.migrations_runner import HEAD, KNOWN_REVISIONS, MIGRATIONS_DIR, schema_status
 from fondation.store.schema import metadata
+from helpers import source
 
 
 def test_known_revisions_match_the_migration_scripts() -> None:
@@ -134,3 +138,40 @@ def test_unusable_databases_give_one_clear_line(url: str, message: str) -> None:
         open_database(url)
     assert message in str(caught.value)
     assert "s3cret" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.backends("postgresql")
+def test_connections_dropped_by_the_server_cost_one_write_and_no_read(database: Database) -> None:
+    """Pooled connections are not pinged: after the server drops them, a read retries on its own, a
+    write fails once with a `DatabaseError` (its caller retries) and the next one connects anew."""
+    queue = JobQueue(database)
+    queue.enqueue(source(1))
+    queue.enqueue(source(2))
+
+    def drop_connections() -> None:
+        """What a server restart or an operator's pg_terminate_backend does to the pooled connections."""
+        others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        with psycopg.connect(database.url, autocommit=True) as admin:
+            admin.execute(f"SELECT pg_terminate_backend(pid) {others}")
+            deadline = time.monotonic() + 10
+            while admin.execute(f"SELECT count(*) {others}").fetchone() != (0,):
+                assert time.monotonic() < deadline, "the terminated backends did not go away"
+                time.sleep(0.01)
+
+    drop_connections()
+    assert queue.counts()[JobStatus.PENDING] == 2  # a read: retried once on a new connection
+
+    drop_connections()
+    with pytest.raises(DatabaseError):
+        queue.claim("w1", lease_seconds=60)  # the hot path, on the driver's cursor
+    [lease] = queue.claim("w1", lease_seconds=60)
+
+    drop_connections()
+    with pytest.raises(DatabaseError):
+        queue.complete(lease)
+    assert queue.complete(lease).status is JobStatus.SUCCEEDED
+
+    drop_connections()
+    with pytest.raises(DatabaseError):
+        queue.enqueue(source(3))  # a write through SQLAlchemy Core
+    assert queue.enqueue(source(3)).created

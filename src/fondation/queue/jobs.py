@@ -9,7 +9,7 @@ See docs/ARCHITECTURE.md for the state machine and the guarantees.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +28,7 @@ from fondation.domain.jobs import (
 )
 from fondation.domain.sources import SourceSpec
 from fondation.queue.retry import RetryPolicy
-from fondation.queue.sql import JOB_SELECT, QueueStatements
+from fondation.queue.sql import JOB_SELECT, HolderWrite, QueueStatements
 from fondation.store.database import Database
 from fondation.store.schema import job_events, jobs
 from fondation.store.types import canonical_json
@@ -61,7 +61,7 @@ def _clip(message: str | None) -> str | None:
     return None if message is None else message[:_MAX_MESSAGE]
 
 
-def job_from_row(row: RowMapping) -> Job:
+def job_from_row(row: RowMapping | Mapping[str, Any]) -> Job:
     """Build the domain Job from a row of `JOB_SELECT` (or any statement with the same columns)."""
     return Job(
         id=row["id"],
@@ -115,7 +115,7 @@ class JobQueue:
     def __init__(self, database: Database, policy: RetryPolicy | None = None) -> None:
         self.db = database
         self.policy = policy or RetryPolicy()
-        self.sql = QueueStatements.for_dialect(database.dialect)
+        self.sql = QueueStatements.for_database(database)
         self._now = literal_column(database.dialect.now)
         self._enqueue_listeners: list[Callable[[], None]] = []
         # Built once: a statement rebuilt per call costs SQLAlchemy a cache-key walk every time.
@@ -202,92 +202,30 @@ class JobQueue:
         """Take up to `limit` ready jobs, highest priority first, each with a fresh fencing token."""
         if limit < 1:
             return []
-
-        def work(conn: Connection) -> list[Lease]:
-            rows = self.sql.claim(conn, worker_id=worker_id, lease_seconds=lease_seconds, limit=limit)
-            return [Lease(job_from_row(row)) for row in rows]
-
-        return self.db.write(work)
+        params = {"worker": worker_id, "lease": lease_seconds, "limit": limit}
+        rows = self.db.write_driver(lambda cursor: self.sql.claim.run(cursor, params))
+        return [Lease(job_from_row(row)) for row in rows]
 
     def heartbeat(self, lease: Lease, *, lease_seconds: float) -> HeartbeatReply:
         """Extend the lease; the reply says whether a cancel was requested."""
-
-        def work(conn: Connection) -> HeartbeatReply:
-            row = conn.execute(
-                self.sql.heartbeat, {"id": lease.job_id, "token": lease.token, "lease": lease_seconds}
-            ).first()
-            if row is None:
-                raise LeaseLostError(lease.job_id, lease.token)
-            return HeartbeatReply(lease_expires_at=row.lease_expires_at, cancel_requested=bool(row.cancel_requested))
-
-        return self.db.write(work)
+        row = self._holder_write(self.sql.heartbeat, lease, {"lease": lease_seconds})
+        return HeartbeatReply(lease_expires_at=row["lease_expires_at"], cancel_requested=bool(row["cancel_requested"]))
 
     def progress(self, lease: Lease, progress: Progress, *, actor: str | None = None) -> None:
         """Record where the job is (phase, step k/n, message, percent) and log it as an event."""
-
-        def work(conn: Connection) -> None:
-            row = conn.execute(
-                self.sql.progress,
-                {
-                    "id": lease.job_id,
-                    "token": lease.token,
-                    "phase": progress.phase,
-                    "step": progress.step,
-                    "total_steps": progress.total_steps,
-                    "message": _clip(progress.message),
-                    "percent": progress.percent,
-                },
-            ).first()
-            if row is None:
-                raise LeaseLostError(lease.job_id, lease.token)
-            self._record(
-                conn,
-                lease.job_id,
-                EventKind.PROGRESS,
-                None,
-                None,
-                actor or row.worker_id,
-                _clip(progress.message),
-                row.attempts,
-                lease.token,
-                {
-                    "phase": progress.phase,
-                    "step": progress.step,
-                    "total_steps": progress.total_steps,
-                    "percent": progress.percent,
-                },
-            )
-
-        self.db.write(work)
+        position = {
+            "phase": progress.phase,
+            "step": progress.step,
+            "total_steps": progress.total_steps,
+            "percent": progress.percent,
+        }
+        params = {**position, "message": _clip(progress.message), "actor": actor or None}
+        self._holder_write(self.sql.progress, lease, {**params, "data": canonical_json(position)})
 
     def complete(self, lease: Lease, result: dict[str, Any] | None = None) -> Job:
         """Finish the job successfully. Exactly one holder can do this, once."""
-
-        def work(conn: Connection) -> Job:
-            row = conn.execute(
-                self.sql.complete,
-                {
-                    "id": lease.job_id,
-                    "token": lease.token,
-                    "result": None if result is None else canonical_json(result),
-                },
-            ).first()
-            if row is None:
-                raise LeaseLostError(lease.job_id, lease.token)
-            self._record(
-                conn,
-                lease.job_id,
-                EventKind.SUCCEEDED,
-                JobStatus.RUNNING,
-                JobStatus.SUCCEEDED,
-                row.worker_id,
-                None,
-                row.attempts,
-                lease.token,
-            )
-            return self._get(conn, lease.job_id)
-
-        return self.db.write(work)
+        params = {"result": None if result is None else canonical_json(result)}
+        return job_from_row(self._holder_write(self.sql.complete, lease, params))
 
     def fail(self, lease: Lease, kind: ErrorKind, message: str) -> Job:
         """End this attempt with an error: retry later (`failed`), give up (`dead`), or `canceled`.
@@ -337,25 +275,7 @@ class JobQueue:
 
     def release(self, lease: Lease, reason: str = "worker shutting down") -> Job:
         """Hand the job back untouched (graceful shutdown): pending now, the attempt not counted."""
-
-        def work(conn: Connection) -> Job:
-            row = conn.execute(self.sql.release, {"id": lease.job_id, "token": lease.token}).first()
-            if row is None:
-                raise LeaseLostError(lease.job_id, lease.token)
-            self._record(
-                conn,
-                lease.job_id,
-                EventKind.RELEASED,
-                JobStatus.RUNNING,
-                JobStatus.PENDING,
-                row.worker_id,
-                reason,
-                row.attempts,
-                lease.token,
-            )
-            return self._get(conn, lease.job_id)
-
-        return self.db.write(work)
+        return job_from_row(self._holder_write(self.sql.release, lease, {"reason": reason}))
 
     # ------------------------------------------------------------------ operator side
 
@@ -572,6 +492,14 @@ class JobQueue:
         if row is None:
             raise JobNotFoundError(f"no job with id {job_id}")
         return job_from_row(row)
+
+    def _holder_write(self, write: HolderWrite, lease: Lease, params: dict[str, Any]) -> dict[str, Any]:
+        """Run a fenced write of the lease's holder; `LeaseLostError` (nothing changed) when it matched no row."""
+        params = {**params, "id": lease.job_id, "token": lease.token}
+        row = self.db.write_driver(lambda cursor: write.run(cursor, params))
+        if row is None:
+            raise LeaseLostError(lease.job_id, lease.token)
+        return row
 
     def _back_to_pending(self, conn: Connection, job: Job, event: EventKind, actor: str, reason: str) -> None:
         """Make a job claimable now; a job out of attempts gets a fresh allowance of them."""

@@ -1,18 +1,19 @@
 """The queue's statements, written once per dialect where the databases differ.
 
-The hot path (claim, heartbeat, progress, complete) is hand-written SQL so that each is one round
-trip; everything else is SQLAlchemy Core. `{now}` in a statement is the database's clock.
+The hot path (claim, heartbeat, progress, complete, release) is hand-written SQL run on the driver's
+cursor (`Database.write_driver`): on PostgreSQL each is one statement, hence one round trip; on SQLite
+a fenced UPDATE … RETURNING plus the event's INSERT … SELECT in one BEGIN IMMEDIATE transaction.
+Everything else is SQLAlchemy Core. `{now}` in a statement is the database's clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
-    RowMapping,
+    Column,
     Select,
     TextClause,
     bindparam,
@@ -21,14 +22,18 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.engine.interfaces import DBAPICursor
 
-from fondation.store.database import SQLITE, SqlDialect
+from fondation.store.database import SQLITE, Database, DriverStatement, SqlDialect
 from fondation.store.schema import READY_PREDICATE, jobs, repositories
 
 #: A job row as every reader sees it: the jobs columns plus the repository's source.
 JOB_SELECT = select(jobs, repositories.c.source).join(repositories, repositories.c.id == jobs.c.repository_id)
-_JOB_COLUMNS = [*jobs.c, repositories.c.source]
+_JOB_COLUMNS: list[Column[Any]] = [*jobs.c, repositories.c.source]
 _FENCE = "id = :id AND lease_token = :token AND status = 'running'"
+_EVENT_COLUMNS = "job_id, created_at, kind, from_status, to_status, actor, reason, attempt, lease_token, data"
+#: The actor a holder's write is logged as: the worker the job is leased to.
+_HOLDER = "COALESCE(NULLIF(worker_id, ''), 'unknown')"
 _READY_ORDER = "priority DESC, run_at, id"
 _RESET_PROGRESS = "phase = NULL, step = NULL, total_steps = NULL, message = NULL, percent = NULL"
 #: PostgreSQL channel notified (on commit) when a job is enqueued; workers may LISTEN instead of polling.
@@ -37,14 +42,115 @@ NOTIFY_CHANNEL = "fondation_jobs"
 CANCEL_CHANNEL = "fondation_cancel"
 
 
-def _typed(sql: str, *columns: Any) -> TextClause:
-    """A text statement whose result columns get the same type processing as Core queries."""
-    return text(sql).columns(*columns)
+def _row_sql(columns: Sequence[Column[Any]], rows: str) -> str:
+    """The select list of `columns` from the jobs rows called `rows`; the repository's source by subquery."""
+    return ", ".join(
+        f"(SELECT source FROM repositories WHERE repositories.id = {rows}.repository_id) AS source"
+        if column is repositories.c.source
+        else column.name
+        for column in columns
+    )
+
+
+def _log_event(
+    now: str,
+    rows: str,
+    *,
+    kind: str,
+    from_status: str = "NULL",
+    to_status: str = "NULL",
+    actor: str = _HOLDER,
+    reason: str = "NULL",
+    data: str = "NULL",
+) -> str:
+    """An INSERT of one job_event per jobs row in `rows`, with that row's attempt and lease token.
+
+    The other arguments are SQL expressions (a quoted literal, a `:param`, a column of `rows`).
+    """
+    return (
+        f"INSERT INTO job_events ({_EVENT_COLUMNS}) SELECT id, {now}, '{kind}', {from_status}, {to_status}, "
+        f"{actor}, {reason}, attempts, lease_token, {data} FROM {rows}"
+    )
+
+
+@dataclass(frozen=True)
+class HolderWrite:
+    """A fenced write by the job's holder and the job_event that logs it, for `Database.write_driver`.
+
+    PostgreSQL: one statement, a CTE (the fenced UPDATE … RETURNING, the event's INSERT … SELECT from
+    its rows, a final SELECT of the columns wanted). SQLite: the fenced UPDATE … RETURNING, then, if
+    it matched, the event's INSERT … SELECT from the updated row. A write that matches no row returns
+    None and has changed nothing.
+    """
+
+    write: DriverStatement
+    log: DriverStatement | None = None  # SQLite: the event, once the UPDATE has matched
+
+    def run(self, cursor: DBAPICursor, params: dict[str, Any]) -> dict[str, Any] | None:
+        row = self.write.first(cursor, params)
+        if row is not None and self.log is not None:
+            self.log.execute(cursor, params)
+        return row
+
+    @classmethod
+    def build(
+        cls,
+        db: Database,
+        assignments: str,
+        returning: Sequence[Column[Any]],
+        log: Callable[[str], str] | None = None,
+    ) -> HolderWrite:
+        """`UPDATE jobs SET assignments` under the fence (and `updated_at`), logged by `log(rows)` if given."""
+        update = f"UPDATE jobs SET {assignments}, updated_at = {db.dialect.now} WHERE {_FENCE}"
+        if log is None or db.is_sqlite:
+            write = db.driver_statement(f"{update} RETURNING {_row_sql(returning, 'jobs')}", returning)
+            return cls(write, db.driver_statement(log("jobs WHERE id = :id")) if log else None)
+        sql = (
+            f"WITH changed AS ({update} RETURNING *), logged AS ({log('changed')}) "
+            f"SELECT {_row_sql(returning, 'changed')} FROM changed"
+        )
+        return cls(db.driver_statement(sql, returning))
+
+
+@dataclass(frozen=True)
+class PgClaim:
+    """The claim on PostgreSQL: one statement, returning the claimed job rows in claim order.
+
+    A CTE: the ready rows `FOR UPDATE SKIP LOCKED`, their UPDATE, the `claimed` events' INSERT.
+    """
+
+    statement: DriverStatement
+
+    def run(self, cursor: DBAPICursor, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.statement.all(cursor, params)
+
+
+@dataclass(frozen=True)
+class SqliteClaim:
+    """The claim on SQLite: the ready jobs in claim order, then each one's UPDATE … RETURNING and event.
+
+    The transaction began IMMEDIATE (`Database.write_driver`), so no other writer can take a job
+    between the SELECT and the UPDATE.
+    """
+
+    ready: DriverStatement
+    update: DriverStatement
+    log: DriverStatement
+
+    def run(self, cursor: DBAPICursor, params: dict[str, Any]) -> list[dict[str, Any]]:
+        claimed = []
+        for ready in self.ready.all(cursor, params):
+            one = {**params, "id": ready["id"], "from_status": ready["status"]}
+            row = self.update.first(cursor, one)
+            assert row is not None, "the write lock is held: a ready job cannot have gone"
+            self.log.execute(cursor, one)
+            claimed.append(row)
+        return claimed
 
 
 @dataclass(frozen=True)
 class QueueStatements:
-    """Every statement the queue runs, prepared for one dialect."""
+    """Every statement the queue runs, prepared for one database (the hot path's for its driver)."""
 
     dialect: SqlDialect
     upsert_repository: TextClause
@@ -56,13 +162,13 @@ class QueueStatements:
     cancel_requested_among: TextClause
     oldest_ready_age: TextClause
     running_attempts: TextClause
-    ready_select: TextClause
-    heartbeat: TextClause
-    progress: TextClause
-    complete: TextClause
+    claim: PgClaim | SqliteClaim
+    heartbeat: HolderWrite
+    progress: HolderWrite
+    complete: HolderWrite
     lock_held: TextClause
     finish_attempt: TextClause
-    release: TextClause
+    release: HolderWrite
     request_cancel: TextClause
     cancel_waiting: TextClause
     to_pending: TextClause
@@ -71,13 +177,10 @@ class QueueStatements:
     requeue_candidates_running: Select[Any]
     requeue_candidates: Select[Any]
     counts: TextClause
-    claim_pg: TextClause
-    claim_update_sqlite: TextClause
-    claim_events_sqlite: TextClause
-    claimed_rows_sqlite: Select[Any]
 
     @classmethod
-    def for_dialect(cls, dialect: SqlDialect) -> QueueStatements:
+    def for_database(cls, db: Database) -> QueueStatements:
+        dialect = db.dialect
         now = dialect.now
         sqlite = dialect is SQLITE
         for_update = "" if sqlite else " FOR UPDATE"
@@ -120,28 +223,26 @@ class QueueStatements:
                 f"WHERE {READY_PREDICATE} AND run_at <= {now}"
             ),
             running_attempts=text("SELECT id, attempts FROM jobs WHERE status = 'running'"),
-            # Without statistics SQLite's planner prefers ix_jobs_status_updated and sorts every ready
-            # row for each claim (cost linear in the backlog); INDEXED BY makes it walk ix_jobs_ready.
-            ready_select=text(
-                f"SELECT id, status FROM jobs{' INDEXED BY ix_jobs_ready' if sqlite else ''} "
-                f"WHERE {READY_PREDICATE} AND run_at <= {now} "
-                f"ORDER BY {_READY_ORDER} LIMIT :limit{'' if sqlite else ' FOR UPDATE SKIP LOCKED'}"
+            claim=_sqlite_claim(db) if sqlite else _pg_claim(db),
+            heartbeat=HolderWrite.build(
+                db,
+                f"lease_expires_at = {dialect.now_plus('lease')}",
+                [jobs.c.lease_expires_at, jobs.c.cancel_requested],
             ),
-            heartbeat=_typed(
-                f"UPDATE jobs SET lease_expires_at = {dialect.now_plus('lease')}, updated_at = {now} "
-                f"WHERE {_FENCE} RETURNING lease_expires_at, cancel_requested",
-                jobs.c.lease_expires_at,
-                jobs.c.cancel_requested,
+            progress=HolderWrite.build(
+                db,
+                "phase = :phase, step = :step, total_steps = :total_steps, message = :message, percent = :percent",
+                [jobs.c.id],
+                lambda rows: _log_event(
+                    now, rows, kind="progress", actor=f"COALESCE(:actor, {_HOLDER})", reason=":message", data=":data"
+                ),
             ),
-            progress=text(
-                "UPDATE jobs SET phase = :phase, step = :step, total_steps = :total_steps, "
-                f"message = :message, percent = :percent, updated_at = {now} "
-                f"WHERE {_FENCE} RETURNING attempts, worker_id"
-            ),
-            complete=text(
-                "UPDATE jobs SET status = 'succeeded', result = :result, percent = 100, "
-                "error_kind = NULL, error_message = NULL, lease_expires_at = NULL, "
-                f"finished_at = {now}, updated_at = {now} WHERE {_FENCE} RETURNING attempts, worker_id"
+            complete=HolderWrite.build(
+                db,
+                "status = 'succeeded', result = :result, percent = 100, error_kind = NULL, error_message = NULL, "
+                f"lease_expires_at = NULL, finished_at = {now}",
+                _JOB_COLUMNS,
+                lambda rows: _log_event(now, rows, kind="succeeded", from_status="'running'", to_status="'succeeded'"),
             ),
             lock_held=text(
                 f"SELECT attempts, max_attempts, cancel_requested, worker_id FROM jobs WHERE {_FENCE}{for_update}"
@@ -151,10 +252,14 @@ class QueueStatements:
                 f"run_at = {dialect.now_plus('delay')}, lease_expires_at = NULL, updated_at = {now}, "
                 f"finished_at = CASE WHEN :finished THEN {now} ELSE NULL END WHERE id = :id"
             ),
-            release=text(
-                f"UPDATE jobs SET status = 'pending', attempts = attempts - 1, run_at = {now}, "
-                f"lease_expires_at = NULL, updated_at = {now}, {_RESET_PROGRESS} "
-                f"WHERE {_FENCE} RETURNING attempts, worker_id"
+            release=HolderWrite.build(
+                db,
+                f"status = 'pending', attempts = attempts - 1, run_at = {now}, lease_expires_at = NULL, "
+                + _RESET_PROGRESS,
+                _JOB_COLUMNS,
+                lambda rows: _log_event(
+                    now, rows, kind="released", from_status="'running'", to_status="'pending'", reason=":reason"
+                ),
             ),
             request_cancel=text(f"UPDATE jobs SET cancel_requested = TRUE, updated_at = {now} WHERE id = :id"),
             cancel_waiting=text(
@@ -185,34 +290,7 @@ class QueueStatements:
             ),
             requeue_candidates=locked(JOB_SELECT.where(jobs.c.status == bindparam("status")).order_by(jobs.c.id)),
             counts=text("SELECT status, count(*) FROM jobs GROUP BY status"),
-            claim_pg=_pg_claim(),
-            claim_update_sqlite=_sqlite_claim_update(),
-            claim_events_sqlite=_sqlite_claim_events(),
-            claimed_rows_sqlite=JOB_SELECT.where(jobs.c.id.in_(bindparam("ids", expanding=True))).order_by(
-                jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id
-            ),
         )
-
-    def claim(self, conn: Connection, *, worker_id: str, lease_seconds: float, limit: int) -> Sequence[RowMapping]:
-        """Claim up to `limit` ready jobs and log a `claimed` event for each, in the caller's transaction.
-
-        PostgreSQL does it in one statement (a CTE with `FOR UPDATE SKIP LOCKED`, the UPDATE and the
-        event INSERT). SQLite, whose transaction began IMMEDIATE and so already excludes every other
-        writer, selects the ready rows and updates them, then logs the events.
-        """
-        params = {"worker": worker_id, "lease": lease_seconds, "limit": limit}
-        if self.dialect is not SQLITE:
-            return conn.execute(self.claim_pg, params).mappings().all()
-        ready = conn.execute(self.ready_select, params).all()
-        if not ready:
-            return []
-        ids = [row.id for row in ready]
-        conn.execute(self.claim_update_sqlite, {**params, "ids": ids})
-        conn.execute(
-            self.claim_events_sqlite,
-            [{"id": row.id, "from_status": row.status, "worker": worker_id} for row in ready],
-        )
-        return conn.execute(self.claimed_rows_sqlite, {"ids": ids}).mappings().all()
 
 
 _CLAIM_SET = (
@@ -221,9 +299,9 @@ _CLAIM_SET = (
 )
 
 
-def _pg_claim() -> TextClause:
-    now = "now()"
-    names = ", ".join(f"claimed.{c.name}" for c in jobs.c)
+def _pg_claim(db: Database) -> PgClaim:
+    now = db.dialect.now
+    log = _log_event(now, "claimed", kind="claimed", from_status="from_status", to_status="'running'", actor=":worker")
     sql = f"""
         WITH ready AS (
             SELECT id, status AS from_status FROM jobs
@@ -232,30 +310,35 @@ def _pg_claim() -> TextClause:
             LIMIT :limit
             FOR UPDATE SKIP LOCKED
         ), claimed AS (
-            UPDATE jobs SET {_CLAIM_SET.format(lease_until=f"{now} + :lease * interval '1 second'", now=now)}
+            UPDATE jobs SET {_CLAIM_SET.format(lease_until=db.dialect.now_plus("lease"), now=now)}
             FROM ready WHERE jobs.id = ready.id
             RETURNING jobs.*, ready.from_status
         ), logged AS (
-            INSERT INTO job_events (job_id, created_at, kind, from_status, to_status, actor, attempt, lease_token)
-            SELECT id, {now}, 'claimed', from_status, 'running', :worker, attempts, lease_token FROM claimed
+            {log}
         )
-        SELECT {names}, repositories.source
-        FROM claimed JOIN repositories ON repositories.id = claimed.repository_id
-        ORDER BY claimed.priority DESC, claimed.run_at, claimed.id
+        SELECT {_row_sql(_JOB_COLUMNS, "claimed")} FROM claimed
+        ORDER BY priority DESC, run_at, id
     """
-    return _typed(sql, *_JOB_COLUMNS)
+    return PgClaim(db.driver_statement(sql, _JOB_COLUMNS))
 
 
-def _sqlite_claim_update() -> TextClause:
-    now = SQLITE.now
-    return text(
-        f"UPDATE jobs SET {_CLAIM_SET.format(lease_until=SQLITE.now_plus('lease'), now=now)} WHERE id IN :ids"
-    ).bindparams(bindparam("ids", expanding=True))
-
-
-def _sqlite_claim_events() -> TextClause:
-    return text(
-        "INSERT INTO job_events (job_id, created_at, kind, from_status, to_status, actor, attempt, lease_token) "
-        f"SELECT id, {SQLITE.now}, 'claimed', :from_status, 'running', :worker, attempts, lease_token "
-        "FROM jobs WHERE id = :id"
+def _sqlite_claim(db: Database) -> SqliteClaim:
+    now = db.dialect.now
+    # Without statistics SQLite's planner prefers ix_jobs_status_updated and sorts every ready row for
+    # each claim (cost linear in the backlog); INDEXED BY makes it walk ix_jobs_ready.
+    ready = (
+        f"SELECT id, status FROM jobs INDEXED BY ix_jobs_ready WHERE {READY_PREDICATE} AND run_at <= {now} "
+        f"ORDER BY {_READY_ORDER} LIMIT :limit"
+    )
+    update = (
+        f"UPDATE jobs SET {_CLAIM_SET.format(lease_until=db.dialect.now_plus('lease'), now=now)} WHERE id = :id "
+        f"RETURNING {_row_sql(_JOB_COLUMNS, 'jobs')}"
+    )
+    log = _log_event(
+        now, "jobs WHERE id = :id", kind="claimed", from_status=":from_status", to_status="'running'", actor=":worker"
+    )
+    return SqliteClaim(
+        db.driver_statement(ready, [jobs.c.id, jobs.c.status]),
+        db.driver_statement(update, _JOB_COLUMNS),
+        db.driver_statement(log),
     )
