@@ -8,6 +8,7 @@ docs/BENCHMARKS.md; each benchmark's own command line writes its section alone.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sqlite3
@@ -406,6 +407,23 @@ def render_document(
     for section in sections:
         out += section.details
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark takes: which backends, and where PostgreSQL is."""
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--pg-url", default=os.environ.get("FONDATION_TEST_PG_URL"))
+
+
+def checked_backends(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str, ...]:
+    """The backends asked for, or a usage error (unknown name, PostgreSQL without a URL)."""
+    try:
+        backends = parse_backend_kinds(args.backends)
+    except ValueError as error:
+        parser.error(str(error))
+    if "postgresql" in backends and not args.pg_url:
+        parser.error("postgresql needs FONDATION_TEST_PG_URL or --pg-url (see scripts/with-postgres.sh)")
+    return backends
 
 
 def write_document(path: Path, text: str) -> None:

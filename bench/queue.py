@@ -42,7 +42,6 @@ import argparse
 import cProfile
 import io
 import multiprocessing as mp
-import os
 import pstats
 import random
 import shutil
@@ -65,13 +64,14 @@ from bench.common import (
     Machine,
     Section,
     TargetRow,
+    add_backend_arguments,
     at_least,
     at_most,
+    checked_backends,
     default_setting,
     enqueue_many,
     fmt_rate,
     open_queue,
-    parse_backend_kinds,
     print_targets,
     render_document,
     source,
@@ -672,10 +672,9 @@ def section(results: QueueResults, fsync_seconds: float) -> Section:
 def parse_args(argv: list[str] | None) -> tuple[QueueConfig, argparse.Namespace]:
     defaults = QueueConfig()
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    add_backend_arguments(parser)
     parser.add_argument("--jobs", type=int, default=defaults.jobs, help="jobs per throughput measurement")
     parser.add_argument("--out", type=Path, default=Path("docs/BENCHMARKS.md"))
-    parser.add_argument("--pg-url", default=os.environ.get("FONDATION_TEST_PG_URL"))
     parser.add_argument("--sqlite-dir", type=Path, default=None, help="where the SQLite files go (a temp dir)")
     parser.add_argument(
         "--poll-interval-ms", type=int, default=defaults.poll_interval_ms, help="POLL_INTERVAL for the latency run"
@@ -692,12 +691,7 @@ def parse_args(argv: list[str] | None) -> tuple[QueueConfig, argparse.Namespace]
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        backends = parse_backend_kinds(args.backends)
-    except ValueError as error:
-        parser.error(str(error))
-    if "postgresql" in backends and not args.pg_url:
-        parser.error("postgresql needs FONDATION_TEST_PG_URL or --pg-url (see scripts/with-postgres.sh)")
+    backends = checked_backends(parser, args)
     config = QueueConfig(
         backends=backends,
         jobs=args.jobs,

@@ -11,7 +11,6 @@ minutes on a two-core machine; each benchmark's own command line takes bigger on
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
@@ -23,7 +22,8 @@ from bench import worker as worker_bench
 from bench.common import (
     Machine,
     Section,
-    parse_backend_kinds,
+    add_backend_arguments,
+    checked_backends,
     print_targets,
     render_document,
     write_document,
@@ -35,21 +35,15 @@ WORKER_JOBS = 300
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    add_backend_arguments(parser)
     parser.add_argument("--queue-jobs", type=int, default=QUEUE_JOBS, help="jobs per queue throughput measurement")
     parser.add_argument("--worker-jobs", type=int, default=WORKER_JOBS, help="jobs per worker layout")
     parser.add_argument("--idle-seconds", type=float, default=worker_bench.WorkerConfig.idle_seconds)
     parser.add_argument("--skip-queue", action="store_true")
     parser.add_argument("--skip-worker", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("docs/BENCHMARKS.md"))
-    parser.add_argument("--pg-url", default=os.environ.get("FONDATION_TEST_PG_URL"))
     args = parser.parse_args(argv)
-    try:
-        args.backends = parse_backend_kinds(args.backends)
-    except ValueError as error:
-        parser.error(str(error))
-    if "postgresql" in args.backends and not args.pg_url:
-        parser.error("postgresql needs FONDATION_TEST_PG_URL or --pg-url (see scripts/with-postgres.sh)")
+    args.backends = checked_backends(parser, args)
     return args
 
 

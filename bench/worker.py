@@ -55,11 +55,12 @@ from bench.common import (
     Machine,
     Section,
     TargetRow,
+    add_backend_arguments,
     at_most,
+    checked_backends,
     default_setting,
     enqueue_many,
     open_queue,
-    parse_backend_kinds,
     print_targets,
     render_document,
     table,
@@ -687,7 +688,7 @@ def section(results: WorkerResults) -> Section:
 def parse_args(argv: list[str] | None) -> tuple[WorkerConfig, argparse.Namespace]:
     defaults = WorkerConfig()
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    add_backend_arguments(parser)
     parser.add_argument("--jobs", type=int, default=defaults.jobs, help="jobs per layout")
     parser.add_argument("--child-samples", type=int, default=defaults.child_samples)
     parser.add_argument("--settle-seconds", type=float, default=defaults.settle_seconds)
@@ -695,14 +696,8 @@ def parse_args(argv: list[str] | None) -> tuple[WorkerConfig, argparse.Namespace
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-idle", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="write the worker's section alone to this file")
-    parser.add_argument("--pg-url", default=os.environ.get("FONDATION_TEST_PG_URL"))
     args = parser.parse_args(argv)
-    try:
-        backends = parse_backend_kinds(args.backends)
-    except ValueError as error:
-        parser.error(str(error))
-    if "postgresql" in backends and not args.pg_url:
-        parser.error("postgresql needs FONDATION_TEST_PG_URL or --pg-url (see scripts/with-postgres.sh)")
+    backends = checked_backends(parser, args)
     config = WorkerConfig(
         backends=backends,
         jobs=args.jobs,
