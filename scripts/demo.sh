@@ -24,4 +24,6 @@ echo "==> job $job"
 "$fondation" jobs show "$job"
 "$fondation" jobs events "$job"
 echo
-echo "The job waits for a worker; the generator and the worker come with the next releases."
+echo "The job waits for a worker: run '.venv/bin/fondation worker' to see one claim it (with health on"
+echo "http://127.0.0.1:8080/health). This build has no course generator yet, so the worker ends the job"
+echo "as dead with that reason; the generator release turns this demo into a real course generation."
