@@ -11,5 +11,5 @@ from fondation.worker.handlers import JobContext, JobFailure
 def run(context: JobContext) -> dict[str, Any] | None:
     raise JobFailure(
         ErrorKind.PERMANENT,
-        "this Fondation build has no course generator yet: the worker ran the job, but there is nothing to generate with",
+        "this Fondation build has no course generator yet: the worker ran the job but had nothing to generate with",
     )
