@@ -429,3 +429,22 @@ def checked_backends(parser: argparse.ArgumentParser, args: argparse.Namespace) 
 def write_document(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def publish(
+    out: Path,
+    *,
+    title: str,
+    command: str,
+    started: datetime,
+    elapsed: float,
+    machine: Machine,
+    sections: Sequence[Section],
+) -> None:
+    """Print the targets, then write the whole document to `out` and say so."""
+    print_targets(row for part in sections for row in part.targets)
+    document = render_document(
+        title=title, command=command, started=started, elapsed=elapsed, machine=machine, sections=sections
+    )
+    write_document(out, document)
+    print(f"\nwrote {out} ({elapsed:.0f} s)")

@@ -72,12 +72,10 @@ from bench.common import (
     enqueue_many,
     fmt_rate,
     open_queue,
-    print_targets,
-    render_document,
+    publish,
     source,
     table,
     verdict,
-    write_document,
 )
 from fondation.domain.jobs import JobStatus
 from fondation.queue.jobs import JobQueue
@@ -721,18 +719,15 @@ def main(argv: list[str] | None = None) -> int:
         if own_dir:
             shutil.rmtree(sqlite_dir, ignore_errors=True)
     elapsed = time.perf_counter() - clock
-    part = section(results, machine.fsync_seconds)
-    print_targets(part.targets)
-    document = render_document(
+    publish(
+        args.out,
         title="Job queue benchmarks",
         command=".venv/bin/python bench/queue.py",
         started=started,
         elapsed=elapsed,
         machine=machine,
-        sections=[part],
+        sections=[section(results, machine.fsync_seconds)],
     )
-    write_document(args.out, document)
-    print(f"\nwrote {args.out} ({elapsed:.0f} s)")
     return 0
 
 

@@ -24,9 +24,7 @@ from bench.common import (
     Section,
     add_backend_arguments,
     checked_backends,
-    print_targets,
-    render_document,
-    write_document,
+    publish,
 )
 
 QUEUE_JOBS = 2000
@@ -71,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_worker:
         sections.append(worker_bench.section(worker_results))
     elapsed = time.perf_counter() - clock
-    print_targets(row for part in sections for row in part.targets)
-    document = render_document(
+    publish(
+        args.out,
         title="Benchmarks",
         command=".venv/bin/python -m bench.run",
         started=started,
@@ -80,8 +78,6 @@ def main(argv: list[str] | None = None) -> int:
         machine=machine,
         sections=sections,
     )
-    write_document(args.out, document)
-    print(f"\nwrote {args.out} ({elapsed:.0f} s)")
     return 0
 
 

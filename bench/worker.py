@@ -62,10 +62,9 @@ from bench.common import (
     enqueue_many,
     open_queue,
     print_targets,
-    render_document,
+    publish,
     table,
     verdict,
-    write_document,
 )
 from fondation.domain.jobs import JobStatus
 from fondation.worker.child_process import ChildProcess
@@ -723,9 +722,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(sqlite_dir, ignore_errors=True)
     elapsed = time.perf_counter() - clock
     part = section(results)
-    print_targets(part.targets)
     if args.out:
-        document = render_document(
+        publish(
+            args.out,
             title="Worker benchmarks",
             command=".venv/bin/python -m bench.worker",
             started=started,
@@ -733,8 +732,8 @@ def main(argv: list[str] | None = None) -> int:
             machine=machine,
             sections=[part],
         )
-        write_document(args.out, document)
-        print(f"\nwrote {args.out} ({elapsed:.0f} s)")
+    else:
+        print_targets(part.targets)
     return 0
 
 

@@ -37,6 +37,16 @@ StartWorker = Callable[..., WorkerProcess]
 # ---------------------------------------------------------------------------------------- helpers
 
 
+#: The history of a job that w1 held until its lease expired and w2 then ran to the end.
+RECLAIMED_BY_W2 = [
+    ("enqueued", "cli"),
+    ("claimed", "w1"),
+    ("reclaimed", "reaper:w2"),
+    ("claimed", "w2"),
+    ("succeeded", "w2"),
+]
+
+
 def attempts_run(marker: Path) -> list[tuple[int, int, int, str]]:
     """(job id, attempt, child pid, work dir) of every attempt that started, from the marker file."""
     if not marker.exists():
@@ -161,13 +171,7 @@ def test_killed_worker_job_is_reclaimed_after_lease_and_completed_once(
     assert done.result == {"slept": 1.0}
 
     events = queue.events(job.id)
-    assert transitions(events) == [
-        ("enqueued", "cli"),
-        ("claimed", "w1"),
-        ("reclaimed", "reaper:w2"),
-        ("claimed", "w2"),
-        ("succeeded", "w2"),
-    ]
+    assert transitions(events) == RECLAIMED_BY_W2
     first_claim, second_claim = of_kind(events, EventKind.CLAIMED)
     assert (first_claim.attempt, second_claim.attempt) == (1, 2)
     assert second_claim.lease_token > first_claim.lease_token
@@ -301,13 +305,7 @@ def test_frozen_worker_past_its_lease_has_its_late_writes_rejected(
     )
     assert after.updated_at == done.updated_at, "nothing wrote to the job after w2 finished it"
     events = queue.events(job.id)
-    assert transitions(events) == [
-        ("enqueued", "cli"),
-        ("claimed", "w1"),
-        ("reclaimed", "reaper:w2"),
-        ("claimed", "w2"),
-        ("succeeded", "w2"),
-    ]
+    assert transitions(events) == RECLAIMED_BY_W2
     reclaim_at = of_kind(events, EventKind.RECLAIMED)[0].id
     assert not [e for e in events if e.actor == "w1" and e.id > reclaim_at], "w1 wrote after losing its lease"
     assert w1.popen.poll() is None and w1.health()[0] == 200, "w1 goes on working"
