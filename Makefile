@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install install-test system-deps clean
+.PHONY: demo test lint bench install install-test system-deps assets clean
 
 ## Runtime environment: the package and its pinned dependencies.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -19,19 +19,23 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) -e '.[test]'
 	@touch $@
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install: $(VENV)/.installed assets
+install-test: $(VENV)/.installed-test assets
 
-## PostgreSQL server and git from the Debian packages, when missing (needs root).
+## Browser assets (mermaid, htmx) from npm at the versions package.json pins, into src/fondation/render/vendor/.
+assets:
+	@scripts/fetch-assets.sh
+
+## PostgreSQL server, git and Chromium from the Debian packages, when missing (needs root).
 system-deps:
 	@scripts/install-system-deps.sh
 
 ## Set everything up and run the main job on the embedded defaults (SQLite, no server needed).
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed assets
 	@scripts/demo.sh $(BIN)/fondation
 
 ## Set everything up and run the whole suite on SQLite and on a throwaway PostgreSQL.
-test: system-deps $(VENV)/.installed-test lint
+test: system-deps $(VENV)/.installed-test assets lint
 	scripts/with-postgres.sh $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
@@ -43,4 +47,4 @@ bench: system-deps $(VENV)/.installed-test
 	scripts/with-postgres.sh $(BIN)/python -m bench.run --out docs/BENCHMARKS.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis node_modules src/fondation/render/vendor

@@ -1,8 +1,8 @@
-"""`make bench`: the job queue and the worker benchmarks, written once into docs/BENCHMARKS.md.
+"""`make bench`: the job queue, the worker and the generator benchmarks, written once into docs/BENCHMARKS.md.
 
     scripts/with-postgres.sh .venv/bin/python -m bench.run [--queue-jobs N] [--worker-jobs N] [--out FILE]
 
-Runs `bench.queue` then `bench.worker` (see each for what it measures) on SQLite and on the PostgreSQL
+Runs `bench.queue`, `bench.worker` and `bench.generator` (see each for what it measures) on SQLite and on the PostgreSQL
 found in FONDATION_TEST_PG_URL, and writes one document: header, machine, method, one targets table
 for both, then each benchmark's detail tables. The default sizes keep the whole run within a few
 minutes on a two-core machine; each benchmark's own command line takes bigger ones.
@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import generator as generator_bench
 from bench import queue as queue_bench
 from bench import worker as worker_bench
 from bench.common import (
@@ -39,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, default=worker_bench.WorkerConfig.idle_seconds)
     parser.add_argument("--skip-queue", action="store_true")
     parser.add_argument("--skip-worker", action="store_true")
+    parser.add_argument("--skip-generator", action="store_true")
+    parser.add_argument("--packages", default=",".join(generator_bench.PACKAGES), help="code bases for the generator")
     parser.add_argument("--out", type=Path, default=Path("docs/BENCHMARKS.md"))
     args = parser.parse_args(argv)
     args.backends = checked_backends(parser, args)
@@ -61,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                 backends=args.backends, jobs=args.worker_jobs, idle_seconds=args.idle_seconds
             )
             worker_results = worker_bench.run_benchmark(worker_config, sqlite_dir=sqlite_dir, pg_url=args.pg_url)
+        if not args.skip_generator:
+            packages = tuple(name for name in args.packages.split(",") if name)
+            generator_results = generator_bench.run_benchmark(packages)
         machine.finish()
     finally:
         shutil.rmtree(sqlite_dir, ignore_errors=True)
@@ -68,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(queue_bench.section(queue_results, machine.fsync_seconds))
     if not args.skip_worker:
         sections.append(worker_bench.section(worker_results))
+    if not args.skip_generator:
+        sections.append(generator_bench.section(generator_results))
     elapsed = time.perf_counter() - clock
     publish(
         args.out,

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The demo: queue a course generation for this repository's own source tree on the embedded
-# defaults (a SQLite file in the user data directory) and show the queue.
+# The demo: generate the course of this repository's own source tree on the embedded defaults (a
+# SQLite file in the user data directory, the offline generator), then show the job it recorded.
 set -euo pipefail
 fondation=${1:-fondation}
 repo=$(cd "$(dirname "$0")/.." && pwd)
+out="$repo/course-fondation"
 
 echo "==> configuration (secrets masked)"
 "$fondation" config show
@@ -11,19 +12,15 @@ echo
 echo "==> database"
 "$fondation" db migrate
 echo
-echo "==> submitting this repository ($repo)"
-"$fondation" submit "$repo"
-echo "==> submitting it again: the active job is reused, not duplicated"
-"$fondation" submit "$repo"
-job=$("$fondation" jobs list --limit 1 --json | "$(dirname "$fondation")/python" -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+echo "==> code map of this repository ($repo)"
+"$fondation" map "$repo"
 echo
-echo "==> the queue"
-"$fondation" jobs list --limit 10
+echo "==> generating its course (offline generator, no LLM), as a markdown folder and a static site"
+"$fondation" generate "$repo" --out "$out" --format md,html
 echo
-echo "==> job $job"
-"$fondation" jobs show "$job"
-"$fondation" jobs events "$job"
+echo "==> the job the generation recorded, and the stored course"
+"$fondation" jobs list --limit 3
+"$fondation" courses list --limit 3
 echo
-echo "The job waits for a worker: run '.venv/bin/fondation worker' to see one claim it (with health on"
-echo "http://127.0.0.1:8080/health). This build has no course generator yet, so the worker ends the job"
-echo "as dead with that reason; the generator release turns this demo into a real course generation."
+echo "Open $out/index.md (markdown) or $out/site/index.html (in a browser)."
+echo "To queue generations for a worker instead: '$fondation submit SOURCE' then '$fondation worker'."

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Install the system packages the test suite needs when they are missing (Debian): PostgreSQL server
-# and git. Needs root; without root it only says what is missing.
+# Install the system packages the test suite needs when they are missing (Debian): PostgreSQL server,
+# git, Node.js with npm (the pinned front-end assets and the real mermaid parser) and Chromium (the
+# browser tests drive it through Playwright, which never downloads one). Needs root; without root it
+# only says what is missing.
 set -euo pipefail
 
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v git >/dev/null 2>&1 || missing+=(git)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then

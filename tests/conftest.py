@@ -8,6 +8,8 @@ narrows a local run to SQLite explicitly; a missing PostgreSQL is otherwise an e
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,9 +18,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from cli_harness import Cli, Run
 from fondation.queue import JobQueue, RetryPolicy
 from fondation.store import Database, open_database
-from worker_harness import WorkerProcess
+from worker_harness import FONDATION, WorkerProcess
 
 BACKENDS = [b.strip() for b in os.environ.get("FONDATION_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
@@ -120,3 +123,44 @@ def start_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Wo
     yield start
     for worker in started:
         worker.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test: cheaper than migrating in every test's first command."""
+    path = tmp_path_factory.mktemp("template") / "db.sqlite"
+    open_database(f"sqlite:///{path}").dispose()
+    return path
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, migrated_template: Path) -> str:
+    shutil.copyfile(migrated_template, tmp_path / "db.sqlite")
+    return f"sqlite:///{tmp_path / 'db.sqlite'}"
+
+
+@pytest.fixture
+def cli(tmp_path: Path, db_url: str) -> Cli:
+    """The console script on a fresh SQLite database, with a clean environment, in the test's directory."""
+    base_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "LC_ALL": "C.UTF-8",
+        "LOGNAME": "alice",
+        "FONDATION_DATABASE_URL": db_url,
+        "FONDATION_ENV_FILE": str(tmp_path / "absent.env"),
+    }
+
+    def run(*args: str, TIMEOUT: float = 30, **env: str) -> Run:
+        done = subprocess.run(
+            [str(FONDATION), *args],
+            env={**base_env, **env},
+            cwd=tmp_path,
+            capture_output=True,
+            encoding="utf-8",
+            timeout=TIMEOUT,
+            check=False,
+        )
+        return Run(done.returncode, done.stdout, done.stderr)
+
+    return run

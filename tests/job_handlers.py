@@ -63,3 +63,21 @@ def run(context: JobContext) -> dict[str, Any] | None:
         time.sleep(float(options.get("seconds", 60)))
         return {"ignored": True}
     raise ValueError(f"unknown action {action!r}")
+
+
+def slow_course(context: JobContext) -> dict[str, Any]:
+    """The real course job, slowed at every progress report so a test can kill it mid-way.
+
+    The delay comes from FONDATION_TEST_PROGRESS_DELAY (seconds) in the worker's environment.
+    """
+    from fondation.worker.course_job import run as run_course
+
+    delay = float(os.environ.get("FONDATION_TEST_PROGRESS_DELAY", "0.3"))
+    report = context.progress
+
+    def slow_progress(*args: Any, **kwargs: Any) -> None:
+        report(*args, **kwargs)
+        time.sleep(delay)
+
+    context.progress = slow_progress  # type: ignore[method-assign]
+    return run_course(context)

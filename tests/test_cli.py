@@ -7,94 +7,17 @@ failure ends as exactly one `error: …` line on stderr with a non-zero exit cod
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from cli_harness import Cli
 from fondation.domain.jobs import ErrorKind
 from fondation.queue import JobQueue
 from fondation.store import open_database
 
-FONDATION = Path(sys.executable).parent / "fondation"
-if not FONDATION.exists():
-    FONDATION = Path(shutil.which("fondation") or "fondation")
-
 UNREACHABLE_PG = "postgresql://nobody@127.0.0.1:1/x"
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    def ok(self) -> str:
-        assert self.code == 0, self.stderr
-        assert self.stderr == ""
-        return self.stdout
-
-    def json(self) -> Any:
-        return json.loads(self.ok())
-
-    def error(self, code: int) -> str:
-        """The one line a failure must print on stderr (exit code checked too)."""
-        assert "Traceback" not in self.stderr + self.stdout
-        assert self.code == code, (self.code, self.stderr)
-        lines = self.stderr.splitlines()
-        assert len(lines) == 1, self.stderr
-        assert lines[0].startswith("error: ")
-        return lines[0]
-
-
-Cli = Callable[..., Run]
-
-
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file, copied for each test: cheaper than migrating in every test's first command."""
-    path = tmp_path_factory.mktemp("template") / "db.sqlite"
-    open_database(f"sqlite:///{path}").dispose()
-    return path
-
-
-@pytest.fixture
-def db_url(tmp_path: Path, migrated_template: Path) -> str:
-    shutil.copyfile(migrated_template, tmp_path / "db.sqlite")
-    return f"sqlite:///{tmp_path / 'db.sqlite'}"
-
-
-@pytest.fixture
-def cli(tmp_path: Path, db_url: str) -> Cli:
-    base_env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "LC_ALL": "C.UTF-8",
-        "LOGNAME": "alice",
-        "FONDATION_DATABASE_URL": db_url,
-        "FONDATION_ENV_FILE": str(tmp_path / "absent.env"),
-    }
-
-    def run(*args: str, **env: str) -> Run:
-        done = subprocess.run(
-            [str(FONDATION), *args],
-            env={**base_env, **env},
-            cwd=tmp_path,
-            capture_output=True,
-            encoding="utf-8",
-            timeout=30,
-            check=False,
-        )
-        return Run(done.returncode, done.stdout, done.stderr)
-
-    return run
 
 
 @pytest.fixture
@@ -115,13 +38,13 @@ def test_db_status_then_migrate(cli: Cli, tmp_path: Path) -> None:
         "url": empty,
         "backend": "sqlite",
         "current": None,
-        "head": "0001",
+        "head": "0002",
         "state": "empty",
     }
-    assert "migrated from an empty schema to revision 0001" in cli("db", "migrate", FONDATION_DATABASE_URL=empty).ok()
-    assert "already at revision 0001" in cli("db", "migrate", FONDATION_DATABASE_URL=empty).ok()
+    assert "migrated from an empty schema to revision 0002" in cli("db", "migrate", FONDATION_DATABASE_URL=empty).ok()
+    assert "already at revision 0002" in cli("db", "migrate", FONDATION_DATABASE_URL=empty).ok()
     status = cli("db", "status", FONDATION_DATABASE_URL=empty).ok()
-    assert "0001" in status and "current" in status
+    assert "0002" in status and "current" in status
 
 
 def test_submit_then_list_show_events(cli: Cli) -> None:

@@ -9,6 +9,7 @@ message that names the variable to fix, before anything touches the database.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from functools import cached_property
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fondation.domain.errors import ConfigError
@@ -81,11 +82,22 @@ class Settings(BaseSettings):
     health_port: int = Field(default=8080, validation_alias=_env("HEALTH_PORT"))
     log_format: str = Field(default="auto", validation_alias=_env("LOG_FORMAT"))
     log_level: str = Field(default="info", validation_alias=_env("LOG_LEVEL"))
-    job_handler: str = Field(default="fondation.worker.default_job:run", validation_alias=_env("JOB_HANDLER"))
+    job_handler: str = Field(default="fondation.worker.course_job:run", validation_alias=_env("JOB_HANDLER"))
     sqlite_busy_timeout_ms: int = Field(default=30_000, validation_alias=_env("SQLITE_BUSY_TIMEOUT"))
     sqlite_synchronous: str = Field(default="FULL", validation_alias=_env("SQLITE_SYNCHRONOUS"))
     #: Whether local directories and archives may be submitted (turn off where users are not trusted).
     allow_local_sources: bool = Field(default=True, validation_alias=_env("ALLOW_LOCAL_SOURCES"))
+    #: The host that `owner/repo` shorthand means (a GitHub Enterprise host where there is one).
+    github_host: str = Field(default="github.com", validation_alias=_env("GITHUB_HOST"))
+    #: A token for private repositories over https; handed to one git process at a time, never stored.
+    git_token: SecretStr | None = Field(default=None, validation_alias=_env("GIT_TOKEN", "GITHUB_TOKEN"))
+    #: Where that token may be sent, comma-separated: `host[:port]` over https, `http://host[:port]` to allow
+    #: plain http too. Empty means the GitHub host alone; a source on any other host never sees the token.
+    git_token_hosts: str = Field(default="", validation_alias=_env("GIT_TOKEN_HOSTS"))
+    clone_timeout_seconds: float = Field(default=300.0, validation_alias=_env("CLONE_TIMEOUT"))
+    max_repo_mb: int = Field(default=1024, validation_alias=_env("MAX_REPO_MB"))
+    max_files: int = Field(default=50_000, validation_alias=_env("MAX_FILES"))
+    max_file_kb: int = Field(default=1024, validation_alias=_env("MAX_FILE_KB"))
 
     @field_validator("database_url")
     @classmethod
@@ -95,6 +107,13 @@ class Settings(BaseSettings):
             shown = scheme or "(none)"
             raise ValueError(f"unknown scheme {shown!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
         return value
+
+    @field_validator("github_host")
+    @classmethod
+    def _host_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?", value):
+            raise ValueError(f"must be a host name such as github.com or github.example.com, got {value!r}")
+        return value.lower()
 
     @field_validator("worker_id")
     @classmethod
@@ -160,6 +179,10 @@ class Settings(BaseSettings):
         "shutdown_grace_seconds",
         "reaper_interval_seconds",
         "cancel_poll_seconds",
+        "clone_timeout_seconds",
+        "max_repo_mb",
+        "max_files",
+        "max_file_kb",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
@@ -205,6 +228,8 @@ class Settings(BaseSettings):
         for name, value in self.model_dump().items():
             if name == "database_url":
                 value = mask_url_password(value)
+            elif isinstance(value, SecretStr):
+                value = "****"
             view[env_name(name)] = str(value) if isinstance(value, Path) else value
         return view
 

@@ -20,8 +20,11 @@ from fondation.cli.common import (
     report_error,
 )
 from fondation.cli.config_cmd import config_app
+from fondation.cli.courses_cmd import check_course, courses_app, export
 from fondation.cli.db_cmd import db_app
+from fondation.cli.generate_cmd import generate
 from fondation.cli.jobs_cmd import jobs_app
+from fondation.cli.map_cmd import map_command
 from fondation.cli.submit_cmd import submit
 from fondation.cli.worker_cmd import tmp_app, worker, workers_app
 from fondation.domain.errors import FondationError
@@ -35,6 +38,11 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 app.command("submit")(submit)
+app.command("map")(map_command)
+app.command("generate")(generate)
+app.add_typer(courses_app, name="courses")
+app.command("export")(export)
+app.command("check-course")(check_course)
 app.command("worker")(worker)
 app.add_typer(workers_app, name="workers")
 app.add_typer(tmp_app, name="tmp")

@@ -9,6 +9,8 @@ import typer
 from fondation.cli.common import JsonOption, cli_actor, open_queue
 from fondation.cli.output import print_json, say, status_text
 from fondation.config import load_settings
+from fondation.domain.errors import ConfigError
+from fondation.pipeline.model import GenerationOptions
 from fondation.sources import parse_source, validate_ref
 
 #: The range of the integer columns that store these values.
@@ -27,6 +29,8 @@ def submit(
     ref: Annotated[
         str | None, typer.Option(help="Branch, tag or commit to generate from (default: the default branch).")
     ] = None,
+    language: Annotated[str, typer.Option(help="Language of the course: en or fr.")] = "en",
+    max_chapters: Annotated[int, typer.Option(min=1, max=50, help="At most this many chapters.")] = 10,
     priority: Annotated[int, typer.Option(min=_INT32_MIN, max=_INT32_MAX, help="Higher runs first.")] = 0,
     force: Annotated[
         bool, typer.Option("--force", help="Queue a new job even if one is already active for this source.")
@@ -39,12 +43,17 @@ def submit(
 ) -> None:
     """Queue a course generation for SOURCE, unless one is already active for it (see --force)."""
     settings = load_settings()
-    spec = parse_source(source, allow_local=settings.allow_local_sources)
+    try:
+        options = GenerationOptions(language=language, max_chapters=max_chapters)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    spec = parse_source(source, allow_local=settings.allow_local_sources, github_host=settings.github_host)
     checked_ref = None if ref is None else validate_ref(ref)
     with open_queue(settings) as queue:
         result = queue.enqueue(
             spec,
             ref=checked_ref,
+            options=options.to_dict(),
             priority=priority,
             max_attempts=max_attempts,
             force=force,

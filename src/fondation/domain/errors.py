@@ -4,6 +4,10 @@ Each carries a message written for the person who will read it (a user at a term
 reading a log), never a traceback.
 """
 
+from __future__ import annotations
+
+from fondation.domain.jobs import ErrorKind
+
 
 class FondationError(Exception):
     """Base of every error Fondation reports to a user as a one-line message."""
@@ -51,3 +55,21 @@ class LeaseLostError(FondationError):
 
 class WorkerIdInUseError(FondationError):
     """Another live worker already runs under this worker id."""
+
+
+class ClassifiedError(FondationError):
+    """A failure whose cause is known well enough to decide between a retry and `dead`.
+
+    Raised by the generator's layers (sources, code map, providers, pipeline), which know nothing of
+    the queue: the worker's child turns `kind` into the job's error kind, and a face shows `message`.
+    The message is masked of secrets before it is built, never after.
+    """
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class SourceError(ClassifiedError):
+    """A source could not be fetched or accepted: not found, no access, too big, network trouble."""

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, insert, literal_column, select
+from sqlalchemy import Connection, RowMapping, bindparam, insert, literal_column, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from fondation.domain.courses import NewCourse
 from fondation.domain.errors import JobNotFoundError, JobStateError, LeaseLostError
 from fondation.domain.jobs import (
     ErrorKind,
@@ -29,8 +32,9 @@ from fondation.domain.jobs import (
 from fondation.domain.sources import SourceSpec
 from fondation.queue.retry import RetryPolicy
 from fondation.queue.sql import JOB_SELECT, HolderWrite, QueueStatements
+from fondation.store.courses import insert_course
 from fondation.store.database import Database
-from fondation.store.schema import job_events, jobs
+from fondation.store.schema import checkpoints, job_events, jobs
 from fondation.store.types import canonical_json
 
 _MAX_MESSAGE = 2000
@@ -135,8 +139,15 @@ class JobQueue:
         max_attempts: int | None = None,
         force: bool = False,
         actor: str = "cli",
+        claim_as: str | None = None,
+        lease_seconds: float = 300.0,
     ) -> EnqueueResult:
-        """Add a job for `source`, or return the active job that already stands for the same request."""
+        """Add a job for `source`, or return the active job that already stands for the same request.
+
+        `claim_as` names a worker that takes the new job in the same transaction (`fondation generate`
+        runs its job in the foreground, and no other worker may grab it first); it implies `force`.
+        """
+        force = force or claim_as is not None
         options = dict(options or {})
         attempts_allowed = max_attempts or self.policy.max_attempts
         if attempts_allowed < 1:
@@ -182,7 +193,12 @@ class JobQueue:
                 0,
                 {"priority": priority, "ref": ref},
             )
-            if self.sql.notify is not None:  # delivered at commit, so a listener never sees an uncommitted job
+            if claim_as is not None:
+                conn.execute(self.sql.claim_one, {"id": job_id, "worker": claim_as, "lease": lease_seconds})
+                self._record(
+                    conn, job_id, EventKind.CLAIMED, JobStatus.PENDING, JobStatus.RUNNING, claim_as, None, 1, 1
+                )
+            elif self.sql.notify is not None:  # delivered at commit, so a listener never sees an uncommitted job
                 conn.execute(self.sql.notify)
             return EnqueueResult(self._get(conn, job_id), created=True)
 
@@ -222,10 +238,61 @@ class JobQueue:
         params = {**position, "message": _clip(progress.message), "actor": actor or None}
         self._holder_write(self.sql.progress, lease, {**params, "data": canonical_json(position)})
 
-    def complete(self, lease: Lease, result: dict[str, Any] | None = None) -> Job:
-        """Finish the job successfully. Exactly one holder can do this, once."""
+    def complete(self, lease: Lease, result: dict[str, Any] | None = None, *, course: NewCourse | None = None) -> Job:
+        """Finish the job successfully. Exactly one holder can do this, once.
+
+        With a `course`, the course and its documents are stored in the same transaction as the
+        fenced completion: a stale holder stores nothing, and a job never succeeds without them.
+        """
         params = {"result": None if result is None else canonical_json(result)}
-        return job_from_row(self._holder_write(self.sql.complete, lease, params))
+        if course is None:
+            return job_from_row(self._holder_write(self.sql.complete, lease, params))
+
+        def work(conn: Connection) -> Job:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            row = self.sql.complete.run(cursor, {**params, "id": lease.job_id, "token": lease.token})
+            if row is None:
+                raise LeaseLostError(lease.job_id, lease.token)
+            job = job_from_row(row)
+            insert_course(conn, self.db, job.id, job.repository_id, course)
+            return job
+
+        return self.db.write(work)
+
+    def checkpoint(self, lease: Lease, step: str, key: str, data: Any) -> bool:
+        """Store a step's validated output under its content key, if the lease is still held.
+
+        Returns False when a checkpoint with that key exists already (an earlier attempt, or another
+        job with the same inputs, stored the same output): checkpoints are immutable once written.
+        """
+
+        def work(conn: Connection) -> bool:
+            fence = (
+                update(jobs)
+                .where(jobs.c.id == lease.job_id, jobs.c.lease_token == lease.token, jobs.c.status == "running")
+                .values(updated_at=self._now)
+            )
+            if conn.execute(fence).rowcount != 1:
+                raise LeaseLostError(lease.job_id, lease.token)
+            insert_checkpoint = sqlite_insert if self.db.is_sqlite else postgresql_insert
+            statement = (
+                insert_checkpoint(checkpoints)
+                .values(key=key, job_id=lease.job_id, step=step, data=data, created_at=self._now)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(checkpoints.c.id)
+            )
+            return conn.execute(statement).scalar() is not None
+
+        return self.db.write(work)
+
+    def checkpoints(self, job_id: int) -> list[tuple[str, str, Any]]:
+        """The job's stored checkpoints as (step, key, data), in the order they were written."""
+        query = (
+            select(checkpoints.c.step, checkpoints.c.key, checkpoints.c.data)
+            .where(checkpoints.c.job_id == job_id)
+            .order_by(checkpoints.c.id)
+        )
+        return self.db.read(lambda conn: [tuple(row) for row in conn.execute(query)])
 
     def fail(self, lease: Lease, kind: ErrorKind, message: str) -> Job:
         """End this attempt with an error: retry later (`failed`), give up (`dead`), or `canceled`.

@@ -163,6 +163,7 @@ class QueueStatements:
     oldest_ready_age: TextClause
     running_attempts: TextClause
     claim: PgClaim | SqliteClaim
+    claim_one: TextClause
     heartbeat: HolderWrite
     progress: HolderWrite
     complete: HolderWrite
@@ -224,6 +225,11 @@ class QueueStatements:
             ),
             running_attempts=text("SELECT id, attempts FROM jobs WHERE status = 'running'"),
             claim=_sqlite_claim(db) if sqlite else _pg_claim(db),
+            claim_one=text(
+                "UPDATE jobs SET "
+                + _CLAIM_SET.format(lease_until=dialect.now_plus("lease"), now=now)
+                + " WHERE id = :id AND status = 'pending'"
+            ),
             heartbeat=HolderWrite.build(
                 db,
                 f"lease_expires_at = {dialect.now_plus('lease')}",

@@ -144,6 +144,8 @@ courses = Table(
     Column("title", Text, nullable=False),
     Column("quality", JSONText),
     Column("created_at", Timestamp, nullable=False),
+    Column("provider", String(64), nullable=False, server_default="offline"),
+    Column("options", JSONText),
     Index("ix_courses_repository", "repository_id", "id"),
     UniqueConstraint("job_id", name="uq_courses_job"),
 )

@@ -44,6 +44,9 @@ class ChildContext:
     ) -> None:
         self.send("progress", phase=phase, step=step, total_steps=total_steps, message=message, percent=percent)
 
+    def checkpoint(self, step: str, key: str, data: Any) -> None:
+        self.send("checkpoint", step=step, key=key, data=data)
+
     def send(self, message_type: str, **payload: Any) -> None:
         self.channel.write(encode(message_type, **payload))
         self.channel.flush()

@@ -47,6 +47,9 @@ class JobContext(Protocol):
         percent: float | None = None,
     ) -> None: ...
 
+    def checkpoint(self, step: str, key: str, data: Any) -> None:
+        """Store a step's validated output with the job (under the lease, like every job write)."""
+
 
 Handler = Callable[[JobContext], dict[str, Any] | None]
 

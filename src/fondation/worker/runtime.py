@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from fondation import __version__
 from fondation.config import Settings
+from fondation.domain.courses import NewCourse
 from fondation.domain.errors import DatabaseError, LeaseLostError
 from fondation.domain.jobs import ErrorKind, Job, JobStatus, Lease, Progress
 from fondation.domain.secrets import mask_secrets
@@ -40,6 +41,7 @@ from fondation.queue import JobQueue, RetryPolicy, WorkerRegistry
 from fondation.store import Database, open_database
 from fondation.worker import guards, workdirs
 from fondation.worker.child_process import ChildProcess, describe_exit
+from fondation.worker.course_job import COURSE_FILE_KEY, load_course_file
 from fondation.worker.health import HealthServer
 from fondation.worker.metrics import WorkerMetrics
 from fondation.worker.protocol import JobSpec
@@ -75,6 +77,7 @@ class Attempt:
     child: ChildProcess | None = None
     kill_reason: str | None = None
     outcome: dict[str, Any] | None = None  # the child's final `result` or `error` message
+    course: NewCourse | None = None  # the course the child wrote, read back before its directory goes
     peak_rss: int = 0
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -331,6 +334,7 @@ class Worker:
         finally:
             # Removed before the final write: once a release commits, the next claim runs the same
             # attempt number again, in a directory of the same name that must not be ours to delete.
+            self._collect_course(attempt)
             workdirs.remove(attempt.work_dir)
             try:
                 self._finalise(attempt, returncode)
@@ -341,11 +345,35 @@ class Worker:
                 attempt.done.set()
                 self.wake.set()
 
+    def _collect_course(self, attempt: Attempt) -> None:
+        """Read back the course a successful child wrote into its directory (its result names the file).
+
+        An unreadable course turns the success into a transient error: a job never succeeds without
+        the course it claims to have made.
+        """
+        outcome = attempt.outcome or {}
+        result = outcome.get("result")
+        if outcome.get("type") != "result" or not isinstance(result, dict) or COURSE_FILE_KEY not in result:
+            return
+        result = dict(result)
+        course_file = Path(str(result.pop(COURSE_FILE_KEY)))
+        try:
+            attempt.course = load_course_file(course_file, attempt.work_dir)
+            attempt.outcome = {**outcome, "result": result}
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            message = f"the job's course could not be read back: {error}"
+            attempt.outcome = {"type": "error", "kind": ErrorKind.TRANSIENT.value, "message": message}
+
     def _on_message(self, attempt: Attempt, message: dict[str, Any]) -> None:
         if message["type"] in ("result", "error"):
             attempt.outcome = message
             return
-        if message["type"] != "progress" or attempt.kill_reason:
+        if attempt.kill_reason:
+            return
+        if message["type"] == "checkpoint":
+            self._checkpoint(attempt, message)
+            return
+        if message["type"] != "progress":
             return
         try:
             progress = Progress(
@@ -364,6 +392,18 @@ class Worker:
             self._lose(attempt)
         except DatabaseError as error:
             attempt.log.warning("progress not recorded: database unavailable", error=str(error))
+
+    def _checkpoint(self, attempt: Attempt, message: dict[str, Any]) -> None:
+        step, key = message.get("step"), message.get("key")
+        if not isinstance(step, str) or not isinstance(key, str) or "data" not in message:
+            attempt.log.warning("ignored malformed checkpoint from the job")
+            return
+        try:
+            self.queue.checkpoint(attempt.lease, step, key, message["data"])
+        except LeaseLostError:
+            self._lose(attempt)
+        except DatabaseError as error:
+            attempt.log.warning("checkpoint not recorded: database unavailable", step=step, error=str(error))
 
     def _lose(self, attempt: Attempt) -> None:
         if attempt.kill_reason != KillReason.LEASE_LOST:
@@ -419,7 +459,7 @@ class Worker:
         outcome = attempt.outcome or {}
         if outcome.get("type") == "result" and returncode == 0:
             result = outcome.get("result") if isinstance(outcome.get("result"), dict) else {}
-            return lambda: queue.complete(lease, result), "completed"
+            return lambda: queue.complete(lease, result, course=attempt.course), "completed"
         if outcome.get("type") == "error":
             kind = _error_kind(outcome.get("kind"))
             message = mask_secrets(str(outcome.get("message") or "the job failed"))

@@ -1,0 +1,192 @@
+"""`fondation generate`: one course generation in the foreground, recorded in the database like any job.
+
+The command is its own worker for one job: it creates the job already claimed (so no other worker
+can take it), keeps its lease alive from a separate thread while the pipeline runs, reports progress
+through the job's fields, and ends it exactly as a worker would — the course stored with the job's
+completion, or the failure recorded with its error kind.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn
+
+from fondation.cli.common import cli_actor, open_queue
+from fondation.cli.output import console, say
+from fondation.config import Settings, load_settings
+from fondation.domain.errors import ClassifiedError, ConfigError, FondationError
+from fondation.domain.jobs import ErrorKind, Lease
+from fondation.domain.jobs import Progress as JobProgress
+from fondation.domain.secrets import mask_secrets
+from fondation.sources import parse_source, validate_ref
+
+if TYPE_CHECKING:
+    from fondation.pipeline.generate import StepProgress
+    from fondation.queue import JobQueue
+
+FORMATS = ("md", "html", "zip")
+
+
+class _Canceled(FondationError):
+    """The job was canceled from elsewhere (`fondation jobs cancel`) while this command ran it."""
+
+
+def generate(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A git URL, a GitHub owner/repo, or a local directory or .tar.gz/.tgz/.zip archive.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path | None, typer.Option(help="Where to write the course (default: ./course-<name>).")] = None,
+    language: Annotated[str, typer.Option(help="Language of the course: en or fr.")] = "en",
+    max_chapters: Annotated[int, typer.Option(min=1, max=50, help="At most this many chapters.")] = 10,
+    output_format: Annotated[
+        str, typer.Option("--format", help="Comma-separated outputs: md (always written), html, zip.")
+    ] = "md",
+    ref: Annotated[str | None, typer.Option(help="Branch, tag or commit (default: the default branch).")] = None,
+    provider: Annotated[str, typer.Option(help="Who writes the course: offline (no LLM).")] = "offline",
+) -> None:
+    """Generate the course of SOURCE now, show its progress, and write it to a folder."""
+    # Imported here: the generator loads every grammar, which other commands never need.
+    from fondation.pipeline.artifacts import check_course_target
+    from fondation.pipeline.model import GenerationOptions
+
+    settings = load_settings()
+    formats = _formats(output_format)
+    if provider != "offline":
+        raise ConfigError(f"provider {provider!r} is not available in this version: use --provider offline")
+    try:
+        options = GenerationOptions(language=language, max_chapters=max_chapters, provider=provider)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    spec = parse_source(source, allow_local=settings.allow_local_sources, github_host=settings.github_host)
+    checked_ref = None if ref is None else validate_ref(ref)
+    target = (out or Path(f"course-{spec.name}")).resolve()
+    check_course_target(target)  # before any work: a refused folder should not cost a generation
+    with open_queue(settings) as queue:
+        worker_id = f"generate@{socket.gethostname()}:{os.getpid()}"
+        job = queue.enqueue(
+            spec,
+            ref=checked_ref,
+            options=options.to_dict(),
+            actor=cli_actor(),
+            max_attempts=1,  # run in the foreground: a failure is reported here, not retried by a worker later
+            claim_as=worker_id,
+            lease_seconds=settings.lease_seconds,
+        ).job
+        say(f"job {job.id}: generating the course of {spec.canonical}" + (f" at {checked_ref}" if checked_ref else ""))
+        summary = _run(queue, Lease(job), settings, spec, checked_ref, options, target, formats)
+    _print_summary(summary, target, formats)
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [part for part in chosen if part not in FORMATS]
+    if unknown or not chosen:
+        raise ConfigError(f"--format takes a comma-separated list of {', '.join(FORMATS)}, got {text!r}")
+    return chosen
+
+
+def _run(
+    queue: JobQueue,
+    lease: Lease,
+    settings: Settings,
+    spec: Any,
+    ref: str | None,
+    options: Any,
+    target: Path,
+    formats: tuple[str, ...],
+) -> dict[str, Any]:
+    from fondation.pipeline.artifacts import write_course
+    from fondation.pipeline.exports import export_formats
+    from fondation.pipeline.run import run_generation
+
+    canceled = threading.Event()
+    stop = threading.Event()
+    keeper = threading.Thread(target=_keep_lease, args=(queue, lease, settings, stop, canceled), daemon=True)
+    keeper.start()
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      console=console, transient=True) as bar:  # fmt: skip
+            task = bar.add_task("starting", total=100)
+
+            def progress(step: StepProgress) -> None:
+                if canceled.is_set():
+                    raise _Canceled(f"job {lease.job_id} was canceled")
+                bar.update(task, description=step.message, completed=step.percent)
+                queue.progress(
+                    lease,
+                    JobProgress(step.phase, step.step, step.total_steps, step.message, step.percent),
+                    actor=None,
+                )
+
+            settings.temp_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="generate-", dir=settings.temp_dir) as work:
+                generation = run_generation(
+                    spec, ref=ref, options=options, settings=settings, work_dir=Path(work), progress=progress
+                )
+        write_course(generation.stored.documents, target)
+        exported = export_formats(target, formats, title=generation.course.title, language=options.language)
+        summary = {
+            "course_dir": str(target),
+            "commit": generation.commit,
+            "chapters": len(generation.course.chapters()),
+            "quality": {
+                key: value for key, value in generation.course.quality.items() if key not in ("findings", "checked")
+            },
+            "exports": {name: str(path) for name, path in exported.items()},
+        }
+        stop.set()
+        keeper.join()
+        queue.complete(lease, summary, course=generation.stored)
+        return summary
+    except _Canceled:
+        stop.set()
+        queue.fail(lease, ErrorKind.CANCELED, "canceled by request")
+        raise
+    except ClassifiedError as error:
+        stop.set()
+        queue.fail(lease, error.kind, error.message)
+        raise
+    except KeyboardInterrupt:
+        stop.set()
+        queue.fail(lease, ErrorKind.CANCELED, "interrupted at the terminal")
+        raise
+    except Exception as error:
+        stop.set()
+        queue.fail(lease, ErrorKind.TRANSIENT, mask_secrets(f"{type(error).__name__}: {error}"))
+        raise
+    finally:
+        stop.set()
+
+
+def _keep_lease(
+    queue: JobQueue, lease: Lease, settings: Settings, stop: threading.Event, canceled: threading.Event
+) -> None:
+    """Heartbeat until told to stop; a cancel request is passed on to the pipeline through `canceled`."""
+    while not stop.wait(settings.heartbeat_seconds):
+        try:
+            reply = queue.heartbeat(lease, lease_seconds=settings.lease_seconds)
+        except FondationError:
+            continue  # the next beat retries; the lease outlives several missed beats
+        if reply.cancel_requested:
+            canceled.set()
+
+
+def _print_summary(summary: dict[str, Any], target: Path, formats: tuple[str, ...]) -> None:
+    quality = summary["quality"]
+    figures = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in quality.items())
+    say(f"{summary['chapters']} chapters written to {target}")
+    say(f"quality: {figures}")
+    say(f"open {target / 'index.md'}")
+    for name, path in summary["exports"].items():
+        say(f"{name}: {path}")

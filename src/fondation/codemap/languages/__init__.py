@@ -1,0 +1,1 @@
+"""Language analysers: symbols and imports per language, and how imports name repository files."""

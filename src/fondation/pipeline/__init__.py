@@ -1,0 +1,1 @@
+"""The course generator: the six steps over the code map, grounding, artifacts, exports."""

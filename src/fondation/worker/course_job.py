@@ -1,0 +1,77 @@
+"""The course generation as a job: the default handler a worker's child runs, and its hand-back.
+
+The child generates the course and writes it to one JSON file in the attempt's directory; the
+worker (the parent, which holds the lease) reads it back and stores it with the job's completion in
+one transaction. The course never travels through the progress pipe, and the child never writes to
+the database: only the lease holder does.
+
+Imports of the generator stay inside `run`: the worker parent imports this module for
+`load_course_file`, and must not pay for every tree-sitter grammar.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from fondation.domain.courses import NewCourse, NewDocument
+from fondation.domain.errors import ClassifiedError, InvalidSourceError
+from fondation.domain.jobs import ErrorKind
+from fondation.worker.handlers import JobContext, JobFailure
+
+#: The result key naming the file that holds the generated course (removed before the result is stored).
+COURSE_FILE_KEY = "course_file"
+_COURSE_FILE = "course.json"
+
+
+def run(context: JobContext) -> dict[str, Any]:
+    """Generate the job's course; a classified failure becomes the job's error kind."""
+    from fondation.config import load_settings
+    from fondation.pipeline.model import GenerationOptions
+    from fondation.pipeline.run import run_generation
+    from fondation.sources import parse_source
+
+    settings = load_settings()
+    try:
+        options = GenerationOptions(**context.options)
+        spec = parse_source(context.source, allow_local=settings.allow_local_sources, github_host=settings.github_host)
+    except (TypeError, ValueError, InvalidSourceError) as error:
+        raise JobFailure(ErrorKind.PERMANENT, f"invalid job: {error}") from None
+
+    def progress(step: Any) -> None:
+        context.progress(
+            step.phase, step=step.step, total_steps=step.total_steps, message=step.message, percent=step.percent
+        )
+
+    try:
+        generation = run_generation(
+            spec,
+            ref=context.ref,
+            options=options,
+            settings=settings,
+            work_dir=context.work_dir / "source",
+            progress=progress,
+            checkpoint=context.checkpoint,
+        )
+    except ClassifiedError as error:
+        raise JobFailure(error.kind, error.message) from None
+    course_file = context.work_dir / _COURSE_FILE
+    course_file.write_text(json.dumps(asdict(generation.stored), ensure_ascii=False), encoding="utf-8")
+    quality = {key: value for key, value in generation.course.quality.items() if key not in ("findings", "checked")}
+    return {
+        COURSE_FILE_KEY: str(course_file),
+        "commit": generation.commit,
+        "chapters": len(generation.course.chapters()),
+        "quality": quality,
+    }
+
+
+def load_course_file(path: Path, work_dir: Path) -> NewCourse:
+    """Read back the course a child wrote; refuses a file outside the attempt's directory."""
+    if not path.resolve().is_relative_to(work_dir.resolve()):
+        raise ValueError(f"{path} is outside the job's directory")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    documents = tuple(NewDocument(**document) for document in data.pop("documents"))
+    return NewCourse(**data, documents=documents)
