@@ -31,6 +31,15 @@ EXIT_CODES_HELP = (
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
+SourceArgument = Annotated[
+    str,
+    typer.Argument(
+        help="A git URL (https://, http://, ssh://, git@host:path), a GitHub owner/repo, "
+        "or a local directory or .tar.gz/.tgz/.zip archive.",
+        show_default=False,
+    ),
+]
+RefOption = Annotated[str | None, typer.Option(help="Branch, tag or commit to use (default: the default branch).")]
 
 
 def exit_code_for(error: FondationError) -> int:

@@ -14,7 +14,8 @@ from fondation.cli.output import console, print_json, say
 from fondation.config import load_settings
 from fondation.domain.courses import CourseInfo
 from fondation.domain.errors import ConfigError
-from fondation.sources import parse_source, validate_ref
+from fondation.sources import validate_ref
+from fondation.sources.acquire import parse_configured
 
 courses_app = typer.Typer(help="Stored courses: every generation is kept.", no_args_is_help=True)
 
@@ -132,20 +133,18 @@ def check_course(
 
     Exits 1 when anything failed, so it can gate a pipeline.
     """
-    from fondation.codemap.build import build_code_map
     from fondation.pipeline.artifacts import read_course
     from fondation.pipeline.generate import quality_figures
     from fondation.pipeline.grounding import Grounding
+    from fondation.pipeline.run import fetch_and_map
     from fondation.pipeline.workspace import Workspace
-    from fondation.sources.acquire import SourceOptions, acquire
 
     settings = load_settings()
     pages = {document.path: document.content for document in read_course(course_dir)}
-    spec = parse_source(source, allow_local=settings.allow_local_sources, github_host=settings.github_host)
+    spec = parse_configured(source, settings)
     checked_ref = None if ref is None else validate_ref(ref)
     with tempfile.TemporaryDirectory(prefix="fondation-check-") as work:
-        checkout = acquire(spec, ref=checked_ref, work_dir=Path(work), options=SourceOptions.from_settings(settings))
-        code_map = build_code_map(checkout.root, name=spec.name, commit=checkout.commit)
+        checkout, code_map = fetch_and_map(spec, ref=checked_ref, settings=settings, work_dir=Path(work))
         workspace = Workspace(checkout.root, code_map)
         report = Grounding(workspace).check(pages)
         figures = quality_figures(report, workspace, None, None)

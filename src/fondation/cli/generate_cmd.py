@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 
-from fondation.cli.common import cli_actor, open_queue
+from fondation.cli.common import RefOption, SourceArgument, cli_actor, open_queue
 from fondation.cli.output import console, say
 from fondation.config import Settings, load_settings
 from fondation.domain.errors import ClassifiedError, ConfigError, FondationError
 from fondation.domain.jobs import ErrorKind, Lease
 from fondation.domain.jobs import Progress as JobProgress
 from fondation.domain.secrets import mask_secrets
-from fondation.sources import parse_source, validate_ref
+from fondation.sources import validate_ref
+from fondation.sources.acquire import parse_configured
 
 if TYPE_CHECKING:
     from fondation.pipeline.generate import StepProgress
@@ -39,20 +40,14 @@ class _Canceled(FondationError):
 
 
 def generate(
-    source: Annotated[
-        str,
-        typer.Argument(
-            help="A git URL, a GitHub owner/repo, or a local directory or .tar.gz/.tgz/.zip archive.",
-            show_default=False,
-        ),
-    ],
+    source: SourceArgument,
     out: Annotated[Path | None, typer.Option(help="Where to write the course (default: ./course-<name>).")] = None,
     language: Annotated[str, typer.Option(help="Language of the course: en or fr.")] = "en",
     max_chapters: Annotated[int, typer.Option(min=1, max=50, help="At most this many chapters.")] = 10,
     output_format: Annotated[
         str, typer.Option("--format", help="Comma-separated outputs: md (always written), html, zip.")
     ] = "md",
-    ref: Annotated[str | None, typer.Option(help="Branch, tag or commit (default: the default branch).")] = None,
+    ref: RefOption = None,
     provider: Annotated[str, typer.Option(help="Who writes the course: offline (no LLM).")] = "offline",
 ) -> None:
     """Generate the course of SOURCE now, show its progress, and write it to a folder."""
@@ -68,7 +63,7 @@ def generate(
         options = GenerationOptions(language=language, max_chapters=max_chapters, provider=provider)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    spec = parse_source(source, allow_local=settings.allow_local_sources, github_host=settings.github_host)
+    spec = parse_configured(source, settings)
     checked_ref = None if ref is None else validate_ref(ref)
     target = (out or Path(f"course-{spec.name}")).resolve()
     check_course_target(target)  # before any work: a refused folder should not cost a generation
@@ -140,33 +135,33 @@ def _run(
             "course_dir": str(target),
             "commit": generation.commit,
             "chapters": len(generation.course.chapters()),
-            "quality": {
-                key: value for key, value in generation.course.quality.items() if key not in ("findings", "checked")
-            },
+            "quality": generation.course.headline_quality(),
             "exports": {name: str(path) for name, path in exported.items()},
         }
         stop.set()
         keeper.join()
         queue.complete(lease, summary, course=generation.stored)
         return summary
-    except _Canceled:
+    except BaseException as error:
         stop.set()
-        queue.fail(lease, ErrorKind.CANCELED, "canceled by request")
-        raise
-    except ClassifiedError as error:
-        stop.set()
-        queue.fail(lease, error.kind, error.message)
-        raise
-    except KeyboardInterrupt:
-        stop.set()
-        queue.fail(lease, ErrorKind.CANCELED, "interrupted at the terminal")
-        raise
-    except Exception as error:
-        stop.set()
-        queue.fail(lease, ErrorKind.TRANSIENT, mask_secrets(f"{type(error).__name__}: {error}"))
-        raise
+        kind, message = _failure(error)
+        queue.fail(lease, kind, message)
+        if isinstance(error, FondationError | KeyboardInterrupt):
+            raise
+        raise FondationError(f"generation failed: {message}") from error
     finally:
         stop.set()
+
+
+def _failure(error: BaseException) -> tuple[ErrorKind, str]:
+    """How a foreground generation that stopped is recorded on its job."""
+    if isinstance(error, _Canceled):
+        return ErrorKind.CANCELED, "canceled by request"
+    if isinstance(error, KeyboardInterrupt):
+        return ErrorKind.CANCELED, "interrupted at the terminal"
+    if isinstance(error, ClassifiedError):
+        return error.kind, error.message
+    return ErrorKind.TRANSIENT, mask_secrets(f"{type(error).__name__}: {error}")
 
 
 def _keep_lease(

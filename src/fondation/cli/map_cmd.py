@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from fondation.cli.common import JsonOption
+from fondation.cli.common import JsonOption, RefOption, SourceArgument
 from fondation.cli.output import console, say
 from fondation.config import load_settings
-from fondation.sources import parse_source, validate_ref
+from fondation.sources import validate_ref
+from fondation.sources.acquire import parse_configured
 
 if TYPE_CHECKING:
     from fondation.codemap.model import CodeMap
@@ -21,14 +22,8 @@ _TOP = 10
 
 
 def map_command(
-    source: Annotated[
-        str,
-        typer.Argument(
-            help="A git URL, a GitHub owner/repo, or a local directory or .tar.gz/.tgz/.zip archive.",
-            show_default=False,
-        ),
-    ],
-    ref: Annotated[str | None, typer.Option(help="Branch, tag or commit to map (default: the default branch).")] = None,
+    source: SourceArgument,
+    ref: RefOption = None,
     out: Annotated[
         Path | None, typer.Option(help="Write the code map's JSON to this file instead of printing a summary.")
     ] = None,
@@ -36,21 +31,13 @@ def map_command(
 ) -> None:
     """Build the code map of SOURCE: files, symbols, imports, ranks, entry points, tests, README."""
     # Imported here: the analysers load every tree-sitter grammar, which other commands never need.
-    from fondation.codemap.build import build_code_map
-    from fondation.sources.acquire import SourceOptions, acquire
+    from fondation.pipeline.run import fetch_and_map
 
     settings = load_settings()
-    spec = parse_source(source, allow_local=settings.allow_local_sources, github_host=settings.github_host)
+    spec = parse_configured(source, settings)
     checked_ref = None if ref is None else validate_ref(ref)
     with tempfile.TemporaryDirectory(prefix="fondation-map-") as work:
-        checkout = acquire(spec, ref=checked_ref, work_dir=Path(work), options=SourceOptions.from_settings(settings))
-        code_map = build_code_map(
-            checkout.root,
-            name=spec.name,
-            commit=checkout.commit,
-            max_file_bytes=settings.max_file_kb * 1024,
-            max_files=settings.max_files,
-        )
+        _, code_map = fetch_and_map(spec, ref=checked_ref, settings=settings, work_dir=Path(work))
     if out is not None:
         out.write_text(code_map.to_json(), encoding="utf-8")
         say(f"code map of {spec.name} written to {out} ({len(code_map.files):,} files)")

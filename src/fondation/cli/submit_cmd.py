@@ -6,29 +6,21 @@ from typing import Annotated
 
 import typer
 
-from fondation.cli.common import JsonOption, cli_actor, open_queue
+from fondation.cli.common import JsonOption, RefOption, SourceArgument, cli_actor, open_queue
 from fondation.cli.output import print_json, say, status_text
 from fondation.config import load_settings
 from fondation.domain.errors import ConfigError
 from fondation.pipeline.model import GenerationOptions
-from fondation.sources import parse_source, validate_ref
+from fondation.sources import validate_ref
+from fondation.sources.acquire import parse_configured
 
 #: The range of the integer columns that store these values.
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
 def submit(
-    source: Annotated[
-        str,
-        typer.Argument(
-            help="A git URL (https://, http://, ssh://, git@host:path), a GitHub owner/repo, "
-            "or a local directory or .tar.gz/.tgz/.zip archive.",
-            show_default=False,
-        ),
-    ],
-    ref: Annotated[
-        str | None, typer.Option(help="Branch, tag or commit to generate from (default: the default branch).")
-    ] = None,
+    source: SourceArgument,
+    ref: RefOption = None,
     language: Annotated[str, typer.Option(help="Language of the course: en or fr.")] = "en",
     max_chapters: Annotated[int, typer.Option(min=1, max=50, help="At most this many chapters.")] = 10,
     priority: Annotated[int, typer.Option(min=_INT32_MIN, max=_INT32_MAX, help="Higher runs first.")] = 0,
@@ -47,7 +39,7 @@ def submit(
         options = GenerationOptions(language=language, max_chapters=max_chapters)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    spec = parse_source(source, allow_local=settings.allow_local_sources, github_host=settings.github_host)
+    spec = parse_configured(source, settings)
     checked_ref = None if ref is None else validate_ref(ref)
     with open_queue(settings) as queue:
         result = queue.enqueue(

@@ -99,3 +99,7 @@ class Course:
 
     def chapters(self) -> list[Page]:
         return [page for page in self.pages if page.kind == "chapter"]
+
+    def headline_quality(self) -> dict[str, Any]:
+        """The quality figures without the detail (per-check counts, findings): what a summary shows."""
+        return {key: value for key, value in self.quality.items() if key not in ("checked", "findings")}

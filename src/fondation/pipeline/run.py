@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fondation.codemap.build import build_code_map
+from fondation.codemap.model import CodeMap
 from fondation.config import Settings
 from fondation.domain.courses import NewCourse
 from fondation.domain.sources import SourceSpec
@@ -17,7 +18,7 @@ from fondation.pipeline.artifacts import course_documents
 from fondation.pipeline.generate import CheckpointCallback, ProgressCallback, StepProgress, generate_course
 from fondation.pipeline.model import TOTAL_STEPS, Course, GenerationOptions
 from fondation.pipeline.workspace import Workspace
-from fondation.sources.acquire import SourceOptions, acquire
+from fondation.sources.acquire import Checkout, SourceOptions, acquire
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,30 @@ class Generation:
     course: Course
     stored: NewCourse
     commit: str | None
+
+
+def fetch_and_map(
+    spec: SourceSpec,
+    *,
+    ref: str | None,
+    settings: Settings,
+    work_dir: Path,
+    progress: ProgressCallback | None = None,
+) -> tuple[Checkout, CodeMap]:
+    """Fetch `spec` into `work_dir` and build its code map, within this process's configured limits."""
+    if progress is not None:
+        progress(StepProgress("cloning", 0, TOTAL_STEPS, 0.0))
+    checkout = acquire(spec, ref=ref, work_dir=work_dir, options=SourceOptions.from_settings(settings))
+    if progress is not None:
+        progress(StepProgress("mapping", 0, TOTAL_STEPS, 0.0))
+    code_map = build_code_map(
+        checkout.root,
+        name=spec.name,
+        commit=checkout.commit,
+        max_file_bytes=settings.max_file_kb * 1024,
+        max_files=settings.max_files,
+    )
+    return checkout, code_map
 
 
 def run_generation(
@@ -38,18 +63,7 @@ def run_generation(
     checkpoint: CheckpointCallback | None = None,
 ) -> Generation:
     """Fetch `spec` into `work_dir`, map it and generate its course; raises `ClassifiedError` on failure."""
-    if progress is not None:
-        progress(StepProgress("cloning", 0, TOTAL_STEPS, 0.0))
-    checkout = acquire(spec, ref=ref, work_dir=work_dir, options=SourceOptions.from_settings(settings))
-    if progress is not None:
-        progress(StepProgress("mapping", 0, TOTAL_STEPS, 0.0))
-    code_map = build_code_map(
-        checkout.root,
-        name=spec.name,
-        commit=checkout.commit,
-        max_file_bytes=settings.max_file_kb * 1024,
-        max_files=settings.max_files,
-    )
+    checkout, code_map = fetch_and_map(spec, ref=ref, settings=settings, work_dir=work_dir, progress=progress)
     workspace = Workspace(checkout.root, code_map, spec.web_url)
     course = generate_course(workspace, options, progress=progress, checkpoint=checkpoint)
     stored = NewCourse(

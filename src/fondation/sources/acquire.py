@@ -27,7 +27,7 @@ from fondation.domain.jobs import ErrorKind
 from fondation.domain.sources import SourceKind, SourceSpec
 from fondation.sources import archive, git, local
 from fondation.sources.limits import MB, Limits, measure_tree
-from fondation.sources.spec import validate_ref
+from fondation.sources.spec import parse_source, validate_ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,11 @@ class SourceOptions:
     @property
     def limits(self) -> Limits:
         return Limits(self.max_repo_mb * MB, self.max_files)
+
+
+def parse_configured(raw: str, settings: Settings) -> SourceSpec:
+    """`parse_source` with this process's rules: whether local sources are allowed, the GitHub host."""
+    return parse_source(raw, allow_local=settings.allow_local_sources, github_host=settings.github_host)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,12 +31,12 @@ def run(context: JobContext) -> dict[str, Any]:
     from fondation.config import load_settings
     from fondation.pipeline.model import GenerationOptions
     from fondation.pipeline.run import run_generation
-    from fondation.sources import parse_source
+    from fondation.sources.acquire import parse_configured
 
     settings = load_settings()
     try:
         options = GenerationOptions(**context.options)
-        spec = parse_source(context.source, allow_local=settings.allow_local_sources, github_host=settings.github_host)
+        spec = parse_configured(context.source, settings)
     except (TypeError, ValueError, InvalidSourceError) as error:
         raise JobFailure(ErrorKind.PERMANENT, f"invalid job: {error}") from None
 
@@ -59,12 +59,11 @@ def run(context: JobContext) -> dict[str, Any]:
         raise JobFailure(error.kind, error.message) from None
     course_file = context.work_dir / _COURSE_FILE
     course_file.write_text(json.dumps(asdict(generation.stored), ensure_ascii=False), encoding="utf-8")
-    quality = {key: value for key, value in generation.course.quality.items() if key not in ("findings", "checked")}
     return {
         COURSE_FILE_KEY: str(course_file),
         "commit": generation.commit,
         "chapters": len(generation.course.chapters()),
-        "quality": quality,
+        "quality": generation.course.headline_quality(),
     }
 
 

@@ -24,9 +24,9 @@ from tree_sitter import Node
 from fondation.codemap.languages.base import LanguageSupport, RepoIndex
 from fondation.codemap.languages.path_lookup import PathLookup
 from fondation.codemap.languages.treesitter import (
-    FileContext,
     Grammar,
     Scope,
+    Visitor,
     bare_type_name,
     first_named,
     open_file,
@@ -96,11 +96,7 @@ def _declared(node: Node | None) -> tuple[Node | None, bool]:
     return node, function
 
 
-class _Visitor:
-    def __init__(self, ctx: FileContext) -> None:
-        self.ctx = ctx
-        self.has_main = False
-
+class _Visitor(Visitor):
     def __call__(self, node: Node, scope: Scope) -> list[tuple[Node, Scope]] | None:
         kind = node.type
         if kind in _CONTAINERS:

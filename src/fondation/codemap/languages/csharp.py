@@ -12,9 +12,9 @@ from tree_sitter import Node
 
 from fondation.codemap.languages.base import LanguageSupport, RepoIndex
 from fondation.codemap.languages.treesitter import (
-    FileContext,
     Grammar,
     Scope,
+    Visitor,
     open_file,
     safely,
     walk,
@@ -45,12 +45,7 @@ _METHODS = {
 }
 
 
-class _Visitor:
-    def __init__(self, ctx: FileContext) -> None:
-        self.ctx = ctx
-        self.package: str | None = None
-        self.has_main = False
-
+class _Visitor(Visitor):
     def __call__(self, node: Node, scope: Scope) -> list[tuple[Node, Scope]] | None:
         ctx, kind = self.ctx, node.type
         if kind in ("compilation_unit", "ERROR", "declaration_list"):

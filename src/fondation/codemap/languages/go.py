@@ -15,6 +15,7 @@ from fondation.codemap.languages.treesitter import (
     FileContext,
     Grammar,
     Scope,
+    Visitor,
     bare_type_name,
     first_named,
     has_token,
@@ -30,10 +31,9 @@ GRAMMAR = Grammar(name="go", comments=("comment",), is_doc=lambda text: True)
 _TYPE_KINDS = {"struct_type": SymbolKind.STRUCT, "interface_type": SymbolKind.INTERFACE}
 
 
-class _Visitor:
+class _Visitor(Visitor):
     def __init__(self, ctx: FileContext) -> None:
-        self.ctx = ctx
-        self.package: str | None = None
+        super().__init__(ctx)
         self.package_doc = ""
         self.has_main_func = False
 

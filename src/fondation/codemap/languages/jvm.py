@@ -16,9 +16,9 @@ from tree_sitter import Node
 
 from fondation.codemap.languages.base import LanguageSupport, RepoIndex
 from fondation.codemap.languages.treesitter import (
-    FileContext,
     Grammar,
     Scope,
+    Visitor,
     child_of_type,
     has_token,
     open_file,
@@ -51,12 +51,7 @@ _JAVA_TYPES = {
 _JAVA_BODIES = {"class_body", "interface_body", "enum_body", "enum_body_declarations", "annotation_type_body"}
 
 
-class _JavaVisitor:
-    def __init__(self, ctx: FileContext) -> None:
-        self.ctx = ctx
-        self.package: str | None = None
-        self.has_main = False
-
+class _JavaVisitor(Visitor):
     def __call__(self, node: Node, scope: Scope) -> list[tuple[Node, Scope]] | None:
         ctx, kind = self.ctx, node.type
         if kind in ("program", "ERROR") or kind in _JAVA_BODIES:
@@ -99,12 +94,7 @@ class _JavaVisitor:
 _KOTLIN_BODIES = {"class_body", "enum_class_body"}
 
 
-class _KotlinVisitor:
-    def __init__(self, ctx: FileContext) -> None:
-        self.ctx = ctx
-        self.package: str | None = None
-        self.has_main = False
-
+class _KotlinVisitor(Visitor):
     def __call__(self, node: Node, scope: Scope) -> list[tuple[Node, Scope]] | None:
         ctx, kind = self.ctx, node.type
         if kind in ("source_file", "ERROR", "import_list") or kind in _KOTLIN_BODIES:

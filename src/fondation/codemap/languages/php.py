@@ -17,6 +17,7 @@ from fondation.codemap.languages.treesitter import (
     FileContext,
     Grammar,
     Scope,
+    Visitor,
     captures,
     first_named,
     open_file,
@@ -47,11 +48,7 @@ _INCLUDE_QUERY = """
 """
 
 
-class _Visitor:
-    def __init__(self, ctx: FileContext) -> None:
-        self.ctx = ctx
-        self.package: str | None = None
-
+class _Visitor(Visitor):
     def __call__(self, node: Node, scope: Scope) -> list[tuple[Node, Scope]] | None:
         ctx, kind = self.ctx, node.type
         if kind in ("program", "ERROR", "declaration_list", "enum_declaration_list", "compound_statement"):

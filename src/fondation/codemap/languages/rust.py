@@ -24,6 +24,7 @@ from fondation.codemap.languages.treesitter import (
     FileContext,
     Grammar,
     Scope,
+    Visitor,
     bare_type_name,
     clean_doc,
     first_named,
@@ -63,12 +64,8 @@ _MOD_RS_FILES = {"mod.rs", "lib.rs", "main.rs", "build.rs"}
 _CRATE_ROOT_DIRS = {"bin", "examples", "tests", "benches"}
 
 
-class _Visitor:
+class _Visitor(Visitor):
     """Items to symbols, `use`/`mod` to imports; `scope` holds the type names for qualnames."""
-
-    def __init__(self, ctx: FileContext) -> None:
-        self.ctx = ctx
-        self.has_main = False
 
     def __call__(self, node: Node, scope: Scope) -> list[tuple[Node, Scope]] | None:
         ctx, kind = self.ctx, node.type

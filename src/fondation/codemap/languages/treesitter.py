@@ -399,6 +399,16 @@ def count_lines(text: bytes) -> int:
     return text.count(b"\n") + (0 if text.endswith(b"\n") else 1)
 
 
+class Visitor:
+    """What every language's visitor keeps while it walks one file: the file's context, the package the
+    file declares (where the language has packages) and whether it defines the program's entry point."""
+
+    def __init__(self, ctx: FileContext) -> None:
+        self.ctx = ctx
+        self.package: str | None = None
+        self.has_main = False
+
+
 def open_file(grammar: Grammar, text: bytes) -> FileContext:
     """Parse once; everything else reads this one tree."""
     tree = parser(grammar.name).parse(text)
