@@ -86,7 +86,11 @@ def build_code_map(
             Dependency(path, target, lines[target]) for path, lines in import_lines.items() for target in sorted(lines)
         ),
         ranks=page_rank(code_sizes, ((source, target) for source in code_sizes for target in imports.get(source, ()))),
-        entry_points=entry_points(kept_text, analyses, index.python_modules, index.paths),
+        entry_points=tuple(
+            point
+            for point in entry_points(kept_text, analyses, index.python_modules, index.paths)
+            if not listed[point.path].test
+        ),
         tests=exercise_links(entries, imports, _same_package(index, mentioned), mentioned),
         readme=readme_sections(kept_text[readme].decode("utf-8", "replace")) if readme in kept_text else (),
         languages=_languages(listed),

@@ -8,6 +8,7 @@ neighbourhood and a call sequence from real edges, and links to the chapters aro
 from __future__ import annotations
 
 import re
+import textwrap
 
 from fondation.codemap.model import TYPE_KINDS, Symbol
 from fondation.pipeline.diagrams import flowchart, sequence
@@ -17,6 +18,8 @@ from fondation.pipeline.outline import Outline
 from fondation.pipeline.workspace import Workspace, quoted_doc
 
 _EXCERPT_LINES = 25
+#: A call quoted as a typical use is shown whole when it closes its brackets within this many lines.
+_STATEMENT_LINES = 8
 _INSIDE_SYMBOLS = 2
 _MAX_NEIGHBOURS = 6
 _FENCE_LANGUAGE = {"cpp": "cpp", "csharp": "csharp", "tsx": "tsx", "shell": "bash"}
@@ -95,12 +98,24 @@ def _use_case(workspace: Workspace, abstraction: Abstraction, symbols: list[tupl
     for _, symbol in symbols:
         sites = workspace.call_sites(symbol.name, within=callers, limit=1)
         if sites:
-            path, line, text = sites[0]
-            return f"{words('use_case_intro', path=path, line=line)}\n\n```{fence(workspace, path)}\n{text}\n```"
+            path, line, _ = sites[0]
+            statement = _statement(workspace.excerpt(path, line, line + _STATEMENT_LINES - 1))
+            code = textwrap.dedent("\n".join(statement))  # the grounding check ignores indentation
+            return f"{words('use_case_intro', path=path, line=line)}\n\n```{fence(workspace, path)}\n{code}\n```"
     entry = next((point for point in workspace.code_map.entry_points if point.path in abstraction.files), None)
     if entry is not None:
         return words("use_case_none", entry=f"`{entry.path}:{entry.line}`")
     return words("use_case_nothing")
+
+
+def _statement(lines: list[str]) -> list[str]:
+    """The first line and the ones that complete its brackets: the whole call, not its first line."""
+    depth = 0
+    for count, line in enumerate(lines, start=1):
+        depth += sum(line.count(opening) for opening in "([{") - sum(line.count(closing) for closing in ")]}")
+        if depth <= 0:
+            return lines[:count]
+    return lines[:1]
 
 
 def _concepts(symbols: list[tuple[str, Symbol]]) -> str:
