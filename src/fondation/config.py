@@ -98,6 +98,30 @@ class Settings(BaseSettings):
     max_repo_mb: int = Field(default=1024, validation_alias=_env("MAX_REPO_MB"))
     max_files: int = Field(default=50_000, validation_alias=_env("MAX_FILES"))
     max_file_kb: int = Field(default=1024, validation_alias=_env("MAX_FILE_KB"))
+    #: Who writes courses by default: offline (no LLM), claude-cli, anthropic or openai.
+    provider: str = Field(default="offline", validation_alias=_env("PROVIDER"))
+    #: The model, for the providers that need one named (empty: the provider's default).
+    model: str = Field(default="", validation_alias=_env("MODEL"))
+    #: Calls at once for the chapter, review and tutorial steps.
+    llm_parallel: int = Field(default=4, validation_alias=_env("LLM_PARALLEL"))
+    llm_call_timeout_seconds: float = Field(default=300.0, validation_alias=_env("LLM_CALL_TIMEOUT"))
+    #: Spending caps per job (0: none); a call that would pass one ends the job with kind `budget`.
+    budget_usd: float = Field(default=0.0, validation_alias=_env("BUDGET_USD"))
+    max_tokens_per_job: int = Field(default=0, validation_alias=_env("MAX_TOKENS"))
+    #: Extra or overriding prices, `model=INPUT/OUTPUT` dollars per million tokens, comma-separated.
+    llm_prices: str = Field(default="", validation_alias=_env("LLM_PRICES"))
+    claude_command: str = Field(default="claude", validation_alias=_env("CLAUDE_COMMAND"))
+    claude_config_dir: Path = Field(default=Path("/srv/claude-creds"), validation_alias=_env("CLAUDE_CONFIG_DIR"))
+    claude_max_turns: int = Field(default=12, validation_alias=_env("CLAUDE_MAX_TURNS"))
+    claude_oauth_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("CLAUDE_OAUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
+    )
+    anthropic_base_url: str = Field(default="", validation_alias=_env("ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"))
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias=_env("OPENAI_API_KEY", "OPENAI_API_KEY"))
+    openai_base_url: str = Field(default="", validation_alias=_env("OPENAI_BASE_URL", "OPENAI_BASE_URL"))
 
     @field_validator("database_url")
     @classmethod
@@ -106,6 +130,21 @@ class Settings(BaseSettings):
         if scheme not in ("sqlite", "postgresql", "postgres"):
             shown = scheme or "(none)"
             raise ValueError(f"unknown scheme {shown!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
+        return value
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        known = ("offline", "claude-cli", "anthropic", "openai")
+        if value not in known:
+            raise ValueError(f"must be one of {', '.join(known)}, got {value!r}")
+        return value
+
+    @field_validator("budget_usd", "max_tokens_per_job")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError(f"must not be negative (0 means no limit), got {value}")
         return value
 
     @field_validator("github_host")
@@ -180,6 +219,9 @@ class Settings(BaseSettings):
         "reaper_interval_seconds",
         "cancel_poll_seconds",
         "clone_timeout_seconds",
+        "llm_parallel",
+        "llm_call_timeout_seconds",
+        "claude_max_turns",
         "max_repo_mb",
         "max_files",
         "max_file_kb",
