@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install install-test system-deps assets clean
+.PHONY: demo test test-llm lint bench install install-test local-llm system-deps assets clean
 
 ## Runtime environment: the package and its pinned dependencies.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -37,6 +37,15 @@ demo: $(VENV)/.installed assets
 ## Set everything up and run the whole suite on SQLite and on a throwaway PostgreSQL.
 test: system-deps $(VENV)/.installed-test assets lint
 	scripts/with-postgres.sh $(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## The real local LLM (llama-cpp-python's OpenAI-compatible server and SmolLM2-135M) in the virtualenv: built
+## once (~6 min) into a wheel cache outside the work tree, then installed from it in seconds (see the script).
+local-llm: $(VENV)/.installed-test
+	@scripts/install-local-llm.sh $(BIN)/python
+
+## The tests marked `local_llm` (left out of `make test`), against a real model served on 127.0.0.1.
+test-llm: system-deps $(VENV)/.installed-test local-llm
+	scripts/with-postgres.sh $(BIN)/pytest -q -p no:cacheprovider -m local_llm $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench

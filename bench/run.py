@@ -1,11 +1,12 @@
-"""`make bench`: the job queue, the worker and the generator benchmarks, written once into docs/BENCHMARKS.md.
+"""`make bench`: the queue, worker, generator and LLM benchmarks, written once into docs/BENCHMARKS.md.
 
     scripts/with-postgres.sh .venv/bin/python -m bench.run [--queue-jobs N] [--worker-jobs N] [--out FILE]
 
-Runs `bench.queue`, `bench.worker` and `bench.generator` (see each for what it measures) on SQLite and on the PostgreSQL
-found in FONDATION_TEST_PG_URL, and writes one document: header, machine, method, one targets table
-for both, then each benchmark's detail tables. The default sizes keep the whole run within a few
-minutes on a two-core machine; each benchmark's own command line takes bigger ones.
+Runs `bench.queue`, `bench.worker`, `bench.generator` and `bench.llm` (see each for what it measures),
+the first two on SQLite and on the PostgreSQL found in FONDATION_TEST_PG_URL, and writes one document:
+header, machine, method, one targets table, then each benchmark's detail tables. The default sizes
+keep the whole run within a few minutes on a two-core machine; each benchmark's own command line
+takes bigger ones.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import generator as generator_bench
+from bench import llm as llm_bench
 from bench import queue as queue_bench
 from bench import worker as worker_bench
 from bench.common import (
@@ -41,6 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-queue", action="store_true")
     parser.add_argument("--skip-worker", action="store_true")
     parser.add_argument("--skip-generator", action="store_true")
+    parser.add_argument("--skip-llm", action="store_true")
+    parser.add_argument("--llm-latency", type=float, default=1.0, help="seconds per call of the recording provider")
     parser.add_argument("--packages", default=",".join(generator_bench.PACKAGES), help="code bases for the generator")
     parser.add_argument("--out", type=Path, default=Path("docs/BENCHMARKS.md"))
     args = parser.parse_args(argv)
@@ -67,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_generator:
             packages = tuple(name for name in args.packages.split(",") if name)
             generator_results = generator_bench.run_benchmark(packages)
+        if not args.skip_llm:
+            llm_results = llm_bench.run_benchmark(llm_bench.PACKAGES, args.llm_latency, llm_bench.PARALLEL)
         machine.finish()
     finally:
         shutil.rmtree(sqlite_dir, ignore_errors=True)
@@ -76,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(worker_bench.section(worker_results))
     if not args.skip_generator:
         sections.append(generator_bench.section(generator_results))
+    if not args.skip_llm:
+        sections.append(llm_bench.section(llm_results, args.llm_latency, llm_bench.PARALLEL))
     elapsed = time.perf_counter() - clock
     publish(
         args.out,

@@ -21,6 +21,7 @@ import pytest
 from cli_harness import Cli, Run
 from fondation.queue import JobQueue, RetryPolicy
 from fondation.store import Database, open_database
+from local_llm import local_llm_url  # noqa: F401 - the session fixture of the real local model
 from worker_harness import FONDATION, WorkerProcess
 
 BACKENDS = [b.strip() for b in os.environ.get("FONDATION_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]

@@ -60,7 +60,7 @@ def test_generate_in_french(cli: Cli, shop: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--provider", "claude-cli"], "provider 'claude-cli' is not available in this version"),
+        (["--provider", "gemini"], "provider must be one of offline, claude-cli, anthropic, openai, got 'gemini'"),
         (["--language", "de"], "language must be one of en, fr, got 'de'"),
         (["--format", "pdf"], "--format takes a comma-separated list of md, html, zip, got 'pdf'"),
     ],

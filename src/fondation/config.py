@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     #: Calls at once for the chapter, review and tutorial steps.
     llm_parallel: int = Field(default=4, validation_alias=_env("LLM_PARALLEL"))
     llm_call_timeout_seconds: float = Field(default=300.0, validation_alias=_env("LLM_CALL_TIMEOUT"))
+    #: What one prompt may carry of the repository, and what one answer may hold (small local models
+    #: have small context windows: lower both for them).
+    llm_context_tokens: int = Field(default=12_000, validation_alias=_env("LLM_CONTEXT_TOKENS"))
+    llm_max_output_tokens: int = Field(default=4096, validation_alias=_env("LLM_MAX_OUTPUT_TOKENS"))
     #: Spending caps per job (0: none); a call that would pass one ends the job with kind `budget`.
     budget_usd: float = Field(default=0.0, validation_alias=_env("BUDGET_USD"))
     max_tokens_per_job: int = Field(default=0, validation_alias=_env("MAX_TOKENS"))
@@ -221,6 +225,8 @@ class Settings(BaseSettings):
         "clone_timeout_seconds",
         "llm_parallel",
         "llm_call_timeout_seconds",
+        "llm_context_tokens",
+        "llm_max_output_tokens",
         "claude_max_turns",
         "max_repo_mb",
         "max_files",

@@ -19,6 +19,16 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn
 
 from fondation.cli.common import RefOption, SourceArgument, cli_actor, open_queue
+from fondation.cli.generation_args import (
+    BudgetOption,
+    LanguageOption,
+    MaxChaptersOption,
+    MaxTokensOption,
+    ModelOption,
+    ParallelOption,
+    ProviderOption,
+    generation_options,
+)
 from fondation.cli.output import console, say
 from fondation.config import Settings, load_settings
 from fondation.domain.errors import ClassifiedError, ConfigError, FondationError
@@ -42,27 +52,34 @@ class _Canceled(FondationError):
 def generate(
     source: SourceArgument,
     out: Annotated[Path | None, typer.Option(help="Where to write the course (default: ./course-<name>).")] = None,
-    language: Annotated[str, typer.Option(help="Language of the course: en or fr.")] = "en",
-    max_chapters: Annotated[int, typer.Option(min=1, max=50, help="At most this many chapters.")] = 10,
+    language: LanguageOption = "en",
+    max_chapters: MaxChaptersOption = 10,
     output_format: Annotated[
         str, typer.Option("--format", help="Comma-separated outputs: md (always written), html, zip.")
     ] = "md",
     ref: RefOption = None,
-    provider: Annotated[str, typer.Option(help="Who writes the course: offline (no LLM).")] = "offline",
+    provider: ProviderOption = None,
+    model: ModelOption = None,
+    parallel: ParallelOption = None,
+    budget_usd: BudgetOption = None,
+    max_tokens: MaxTokensOption = None,
 ) -> None:
     """Generate the course of SOURCE now, show its progress, and write it to a folder."""
     # Imported here: the generator loads every grammar, which other commands never need.
     from fondation.pipeline.artifacts import check_course_target
-    from fondation.pipeline.model import GenerationOptions
 
     settings = load_settings()
     formats = _formats(output_format)
-    if provider != "offline":
-        raise ConfigError(f"provider {provider!r} is not available in this version: use --provider offline")
-    try:
-        options = GenerationOptions(language=language, max_chapters=max_chapters, provider=provider)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
+    options = generation_options(
+        settings,
+        language=language,
+        max_chapters=max_chapters,
+        provider=provider,
+        model=model,
+        parallel=parallel,
+        budget_usd=budget_usd,
+        max_tokens=max_tokens,
+    )
     spec = parse_configured(source, settings)
     checked_ref = None if ref is None else validate_ref(ref)
     target = (out or Path(f"course-{spec.name}")).resolve()
@@ -104,6 +121,7 @@ def _run(
     from fondation.pipeline.artifacts import write_course
     from fondation.pipeline.exports import export_formats
     from fondation.pipeline.run import run_generation
+    from fondation.pipeline.steps import StepCache
 
     canceled = threading.Event()
     stop = threading.Event()
@@ -127,7 +145,16 @@ def _run(
             settings.temp_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix="generate-", dir=settings.temp_dir) as work:
                 generation = run_generation(
-                    spec, ref=ref, options=options, settings=settings, work_dir=Path(work), progress=progress
+                    spec,
+                    ref=ref,
+                    options=options,
+                    settings=settings,
+                    work_dir=Path(work),
+                    progress=progress,
+                    cache=StepCache(
+                        known=queue.reusable_checkpoints(lease.job_id),
+                        checkpoint=lambda step, key, data: queue.checkpoint(lease, step, key, data),
+                    ),
                 )
         write_course(generation.stored.documents, target)
         exported = export_formats(target, formats, title=generation.course.title, language=options.language)
@@ -138,6 +165,8 @@ def _run(
             "quality": generation.course.headline_quality(),
             "exports": {name: str(path) for name, path in exported.items()},
         }
+        if "usage" in generation.course.quality:
+            summary["usage"] = generation.course.quality["usage"]
         stop.set()
         keeper.join()
         queue.complete(lease, summary, course=generation.stored)
@@ -182,6 +211,12 @@ def _print_summary(summary: dict[str, Any], target: Path, formats: tuple[str, ..
     figures = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in quality.items())
     say(f"{summary['chapters']} chapters written to {target}")
     say(f"quality: {figures}")
+    usage = summary.get("usage")
+    if usage:
+        say(
+            f"{usage['provider']} {usage['model']}: {usage['calls']} calls, {usage['input_tokens']:,} tokens in, "
+            f"{usage['output_tokens']:,} out, ${usage['cost_usd']:.4f}"
+        )
     say(f"open {target / 'index.md'}")
     for name, path in summary["exports"].items():
         say(f"{name}: {path}")

@@ -7,10 +7,18 @@ from typing import Annotated
 import typer
 
 from fondation.cli.common import JsonOption, RefOption, SourceArgument, cli_actor, open_queue
+from fondation.cli.generation_args import (
+    BudgetOption,
+    LanguageOption,
+    MaxChaptersOption,
+    MaxTokensOption,
+    ModelOption,
+    ParallelOption,
+    ProviderOption,
+    generation_options,
+)
 from fondation.cli.output import print_json, say, status_text
 from fondation.config import load_settings
-from fondation.domain.errors import ConfigError
-from fondation.pipeline.model import GenerationOptions
 from fondation.sources import validate_ref
 from fondation.sources.acquire import parse_configured
 
@@ -21,8 +29,13 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 def submit(
     source: SourceArgument,
     ref: RefOption = None,
-    language: Annotated[str, typer.Option(help="Language of the course: en or fr.")] = "en",
-    max_chapters: Annotated[int, typer.Option(min=1, max=50, help="At most this many chapters.")] = 10,
+    language: LanguageOption = "en",
+    max_chapters: MaxChaptersOption = 10,
+    provider: ProviderOption = None,
+    model: ModelOption = None,
+    parallel: ParallelOption = None,
+    budget_usd: BudgetOption = None,
+    max_tokens: MaxTokensOption = None,
     priority: Annotated[int, typer.Option(min=_INT32_MIN, max=_INT32_MAX, help="Higher runs first.")] = 0,
     force: Annotated[
         bool, typer.Option("--force", help="Queue a new job even if one is already active for this source.")
@@ -35,10 +48,16 @@ def submit(
 ) -> None:
     """Queue a course generation for SOURCE, unless one is already active for it (see --force)."""
     settings = load_settings()
-    try:
-        options = GenerationOptions(language=language, max_chapters=max_chapters)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
+    options = generation_options(
+        settings,
+        language=language,
+        max_chapters=max_chapters,
+        provider=provider,
+        model=model,
+        parallel=parallel,
+        budget_usd=budget_usd,
+        max_tokens=max_tokens,
+    )
     spec = parse_configured(source, settings)
     checked_ref = None if ref is None else validate_ref(ref)
     with open_queue(settings) as queue:

@@ -1,31 +1,33 @@
 """The six steps, in order, over one workspace: abstractions → relationships → order → chapters →
 review → tutorials, then the index and the final verification.
 
-Knows nothing of jobs or queues: it reports progress through a callback and hands each step's
-validated output to a `checkpoint` callback, which a job stores and `fondation generate` may ignore.
+Knows nothing of jobs or queues: it reports progress through a callback, and each step's validated
+output goes through a `StepCache`, which reuses what it knows and hands new outputs to a checkpoint
+callback (a job stores them; `fondation generate` stores them with its job too).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
-from typing import Any
+from threading import Lock
+from typing import Any, TypeVar
 
 from fondation.domain.errors import ClassifiedError
 from fondation.domain.jobs import ErrorKind
 from fondation.pipeline.grounding import Grounding, GroundingReport
 from fondation.pipeline.index_page import index_page
 from fondation.pipeline.model import TOTAL_STEPS, Course, GenerationOptions, Page, Relationships
-from fondation.pipeline.offline.abstractions import offline_abstractions
-from fondation.pipeline.offline.chapters import offline_chapter
-from fondation.pipeline.offline.relationships import offline_order, offline_relationships
-from fondation.pipeline.offline.tutorials import offline_tutorial
 from fondation.pipeline.offline.wording import Words
+from fondation.pipeline.offline.writer import OfflineWriter
 from fondation.pipeline.outline import Outline
+from fondation.pipeline.steps import StepCache
 from fondation.pipeline.validation import validate_abstractions, validate_order, validate_relationships
 from fondation.pipeline.workspace import Workspace
-from fondation.store.types import canonical_json
+from fondation.pipeline.writer import CourseWriter
+
+T = TypeVar("T")
 
 _CORE_MODULES = 10
 
@@ -48,10 +50,6 @@ class StepProgress:
 
 
 ProgressCallback = Callable[[StepProgress], None]
-#: Called with (step name, content key, validated output) after each step.
-CheckpointCallback = Callable[[str, str, Any], None]
-#: Bumped whenever a step's output for the same inputs would change, so old checkpoints stop matching.
-GENERATOR_VERSION = "offline-1"
 
 #: Share of the whole run each step takes, for the percent shown to users (chapters dominate).
 _STEP_SPAN = {1: (0, 5), 2: (5, 10), 3: (10, 12), 4: (12, 60), 5: (60, 80), 6: (80, 95)}
@@ -61,10 +59,18 @@ def generate_course(
     workspace: Workspace,
     options: GenerationOptions,
     *,
+    writer: CourseWriter | None = None,
+    cache: StepCache | None = None,
     progress: ProgressCallback | None = None,
-    checkpoint: CheckpointCallback | None = None,
+    parallel: int = 1,
 ) -> Course:
-    """Run every step and return the verified course; `ClassifiedError` when there is nothing to teach."""
+    """Run every step and return the verified course; `ClassifiedError` when there is nothing to teach.
+
+    `writer` plans each step (offline by default); `cache` reuses the outputs it knows and checkpoints
+    the new ones; chapters, reviews and tutorials run `parallel` at a time.
+    """
+    writer = writer or OfflineWriter(workspace, options)
+    cache = cache or StepCache()
 
     def report(step: int, phase: str, done: int = 0, total: int = 0) -> None:
         if progress is None:
@@ -74,20 +80,8 @@ def generate_course(
         chapter = (done + 1 if done < total else total) if total else None
         progress(StepProgress(phase, step, TOTAL_STEPS, round(percent, 1), chapter, total or None))
 
-    chain = hashlib.sha256(
-        canonical_json([GENERATOR_VERSION, options.to_dict(), workspace.code_map.to_json()]).encode()
-    ).hexdigest()
-
-    def save(step: str, value: Any) -> None:
-        """Hand the step's output to `checkpoint` under a key made of every input that led to it."""
-        nonlocal chain
-        key = hashlib.sha256(f"{chain}:{step}".encode()).hexdigest()
-        if checkpoint is not None:
-            checkpoint(step, key, value)
-        chain = hashlib.sha256(f"{key}:{canonical_json(value)}".encode()).hexdigest()
-
     report(1, "abstractions")
-    abstractions = offline_abstractions(workspace, options)
+    abstractions = cache.resolve(writer.abstractions())
     if not abstractions:
         raise ClassifiedError(
             ErrorKind.PERMANENT,
@@ -95,47 +89,54 @@ def generate_course(
             f"was found ({len(workspace.code_map.files)} files listed)",
         )
     validate_abstractions(abstractions, workspace.code_map)
-    save("abstractions", [asdict(item) for item in abstractions])
 
     report(2, "relationships")
-    relationships = offline_relationships(workspace, abstractions, options)
+    relationships = cache.resolve(writer.relationships(abstractions))
     validate_relationships(relationships, abstractions, workspace)
-    save("relationships", asdict(relationships))
 
     report(3, "order")
-    order = offline_order(abstractions, relationships)
+    order = cache.resolve(writer.order(abstractions, relationships))
     validate_order(order, abstractions)
-    save("order", list(order))
     outline = Outline(abstractions, relationships, order)
 
-    chapters: list[Page] = []
-    for done, identifier in enumerate(order):
-        report(4, "chapters", done, len(order))
-        chapters.append(offline_chapter(workspace, outline, outline.by_id[identifier], options))
-    save("chapters", [asdict(page) for page in chapters])
+    def chapter(identifier: str) -> Page:
+        return cache.resolve(writer.chapter(outline, outline.by_id[identifier]))
+
+    chapters = _in_pool(order, chapter, parallel, lambda done: report(4, "chapters", done, len(order)))
 
     words = Words(options.language)
     grounding = Grounding(workspace)
-    reviewed: list[Page] = []
+    expected = {path: "" for path in _course_paths(outline)}
     repairs = 0
-    for done, page in enumerate(chapters):
-        report(5, "review", done, len(chapters))
-        markdown, count = grounding.repair(page.markdown, page.path, words("review_note"), words("diagram_note"))
-        repairs += count
-        reviewed.append(Page(page.path, page.title, markdown, page.abstraction, page.kind))
-    save("review", [asdict(page) for page in reviewed])
+    lock = Lock()
 
-    tutorials = []
-    for done, identifier in enumerate(order):
-        report(6, "tutorials", done, len(order))
-        tutorials.append(offline_tutorial(workspace, outline, outline.by_id[identifier], options))
-    save("tutorials", [asdict(page) for page in tutorials])
+    def degrade(page: Page) -> Page:
+        """What the grounding gate still rejects is degraded (and counted), never published as it is."""
+        nonlocal repairs
+        markdown, count = grounding.repair(page.markdown, page.path, words("review_note"), words("diagram_note"))
+        with lock:
+            repairs += count
+        return Page(page.path, page.title, markdown, page.abstraction, page.kind)
+
+    def review(page: Page) -> Page:
+        findings = grounding.check({**expected, page.path: page.markdown}).findings
+        return degrade(cache.resolve(writer.review(outline, page, [f"{f.check}: {f.detail}" for f in findings])))
+
+    reviewed = _in_pool(chapters, review, parallel, lambda done: report(5, "review", done, len(chapters)))
+
+    def tutorial(identifier: str) -> Page:
+        return degrade(cache.resolve(writer.tutorial(outline, outline.by_id[identifier])))
+
+    tutorials = _in_pool(order, tutorial, parallel, lambda done: report(6, "tutorials", done, len(order)))
 
     pages = [index_page(workspace, outline, options.language), *reviewed, *tutorials]
     pages, link_repairs = _repair_links(grounding, pages)
     final = grounding.check({page.path: page.markdown for page in pages})
     quality = quality_figures(final, workspace, relationships, order)
     quality["repairs"] = repairs + link_repairs
+    quality["reused"] = sum(cache.reused.values())
+    quality["regenerated"] = sum(cache.made.values())
+    quality["fallbacks"] = sorted(cache.fallbacks, key=lambda item: (item["step"], item["reason"]))
     return Course(
         title=workspace.code_map.name,
         language=options.language,
@@ -145,6 +146,30 @@ def generate_course(
         pages=tuple(pages),
         quality=quality,
     )
+
+
+def _in_pool(items: Sequence[T], work: Callable[[T], Page], parallel: int, done: Callable[[int], None]) -> list[Page]:
+    """`work` over `items`, `parallel` at a time, results in the items' order; `done` counts completions."""
+    done(0)
+    if parallel <= 1:
+        results = []
+        for count, item in enumerate(items, start=1):
+            results.append(work(item))
+            done(count)
+        return results
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        for count, _ in enumerate(as_completed(futures), start=1):
+            done(count)
+        return [future.result() for future in futures]
+
+
+def _course_paths(outline: Outline) -> list[str]:
+    """Every page the course will have, so links between them check before all are written."""
+    paths = ["index.md"]
+    for identifier in outline.order:
+        paths += [outline.chapter_path(identifier), outline.tutorial_path(identifier)]
+    return paths
 
 
 def _repair_links(grounding: Grounding, pages: list[Page]) -> tuple[list[Page], int]:

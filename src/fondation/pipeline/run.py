@@ -15,9 +15,12 @@ from fondation.config import Settings
 from fondation.domain.courses import NewCourse
 from fondation.domain.sources import SourceSpec
 from fondation.pipeline.artifacts import course_documents
-from fondation.pipeline.generate import CheckpointCallback, ProgressCallback, StepProgress, generate_course
+from fondation.pipeline.generate import ProgressCallback, StepProgress, generate_course
+from fondation.pipeline.llm.ledger import UsageCallback
 from fondation.pipeline.model import TOTAL_STEPS, Course, GenerationOptions
+from fondation.pipeline.steps import StepCache
 from fondation.pipeline.workspace import Workspace
+from fondation.pipeline.writers import make_writer
 from fondation.sources.acquire import Checkout, SourceOptions, acquire
 
 
@@ -60,12 +63,22 @@ def run_generation(
     settings: Settings,
     work_dir: Path,
     progress: ProgressCallback | None = None,
-    checkpoint: CheckpointCallback | None = None,
+    cache: StepCache | None = None,
+    on_usage: UsageCallback | None = None,
 ) -> Generation:
-    """Fetch `spec` into `work_dir`, map it and generate its course; raises `ClassifiedError` on failure."""
+    """Fetch `spec` into `work_dir`, map it and generate its course; raises `ClassifiedError` on failure.
+
+    `cache` holds the outputs already known (a retried job's, an earlier generation's) and checkpoints
+    new ones; `on_usage` hears of every LLM call's tokens and cost.
+    """
     checkout, code_map = fetch_and_map(spec, ref=ref, settings=settings, work_dir=work_dir, progress=progress)
     workspace = Workspace(checkout.root, code_map, spec.web_url)
-    course = generate_course(workspace, options, progress=progress, checkpoint=checkpoint)
+    writer, ledger = make_writer(workspace, options, settings, cwd=checkout.root, on_usage=on_usage)
+    course = generate_course(
+        workspace, options, writer=writer, cache=cache, progress=progress, parallel=options.parallel
+    )
+    if ledger is not None:
+        course.quality["usage"] = ledger.report()
     stored = NewCourse(
         title=course.title,
         language=course.language,

@@ -111,7 +111,9 @@ class Prices:
             try:
                 table[model.strip()] = (float(input_price), float(output_price))
             except ValueError:
-                raise ValueError(f"price {item!r} must be written model=INPUT/OUTPUT dollars per million tokens") from None
+                raise ValueError(
+                    f"price {item!r} must be written model=INPUT/OUTPUT dollars per million tokens"
+                ) from None
         return cls(table)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, insert, literal_column, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -284,6 +284,23 @@ class JobQueue:
             return conn.execute(statement).scalar() is not None
 
         return self.db.write(work)
+
+    def reusable_checkpoints(self, job_id: int) -> dict[str, Any]:
+        """Step outputs a job may reuse, by key: its own earlier attempts', and those of the last job of
+        the same repository that succeeded (an incremental regeneration reuses what did not change)."""
+        job = jobs.alias("job")
+        repository_id = select(job.c.repository_id).where(job.c.id == job_id).scalar_subquery()
+        previous = (
+            select(func.max(jobs.c.id))
+            .where(jobs.c.repository_id == repository_id, jobs.c.status == "succeeded", jobs.c.id != job_id)
+            .scalar_subquery()
+        )
+        query = (
+            select(checkpoints.c.key, checkpoints.c.data)
+            .where((checkpoints.c.job_id == job_id) | (checkpoints.c.job_id == previous))
+            .order_by(checkpoints.c.id)
+        )
+        return self.db.read(lambda conn: {row.key: row.data for row in conn.execute(query)})
 
     def checkpoints(self, job_id: int) -> list[tuple[str, str, Any]]:
         """The job's stored checkpoints as (step, key, data), in the order they were written."""

@@ -47,6 +47,16 @@ class ChildContext:
     def checkpoint(self, step: str, key: str, data: Any) -> None:
         self.send("checkpoint", step=step, key=key, data=data)
 
+    def usage(self, provider: str, model: str, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+        self.send(
+            "usage",
+            provider=provider,
+            model=model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost_usd,
+        )
+
     def send(self, message_type: str, **payload: Any) -> None:
         self.channel.write(encode(message_type, **payload))
         self.channel.flush()

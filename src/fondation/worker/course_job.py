@@ -24,6 +24,8 @@ from fondation.worker.handlers import JobContext, JobFailure
 #: The result key naming the file that holds the generated course (removed before the result is stored).
 COURSE_FILE_KEY = "course_file"
 _COURSE_FILE = "course.json"
+#: The step outputs the worker hands to the child for reuse, keyed by content key.
+_CHECKPOINTS_FILE = "checkpoints.json"
 
 
 def run(context: JobContext) -> dict[str, Any]:
@@ -31,6 +33,7 @@ def run(context: JobContext) -> dict[str, Any]:
     from fondation.config import load_settings
     from fondation.pipeline.model import GenerationOptions
     from fondation.pipeline.run import run_generation
+    from fondation.pipeline.steps import StepCache
     from fondation.sources.acquire import parse_configured
 
     settings = load_settings()
@@ -53,7 +56,10 @@ def run(context: JobContext) -> dict[str, Any]:
             settings=settings,
             work_dir=context.work_dir / "source",
             progress=progress,
-            checkpoint=context.checkpoint,
+            cache=StepCache(known=_read_checkpoints(context.work_dir), checkpoint=context.checkpoint),
+            on_usage=lambda provider, model, usage: context.usage(
+                provider, model, usage.input_tokens, usage.output_tokens, usage.cost_usd
+            ),
         )
     except ClassifiedError as error:
         raise JobFailure(error.kind, error.message) from None
@@ -64,6 +70,7 @@ def run(context: JobContext) -> dict[str, Any]:
         "commit": generation.commit,
         "chapters": len(generation.course.chapters()),
         "quality": generation.course.headline_quality(),
+        **({"usage": generation.course.quality["usage"]} if "usage" in generation.course.quality else {}),
     }
 
 
@@ -74,3 +81,17 @@ def load_course_file(path: Path, work_dir: Path) -> NewCourse:
     data = json.loads(path.read_text(encoding="utf-8"))
     documents = tuple(NewDocument(**document) for document in data.pop("documents"))
     return NewCourse(**data, documents=documents)
+
+
+def write_checkpoints_file(work_dir: Path, known: dict[str, Any]) -> None:
+    """Hand reusable step outputs to the child (called by the worker before the child starts)."""
+    (work_dir / _CHECKPOINTS_FILE).write_text(json.dumps(known, ensure_ascii=False), encoding="utf-8")
+
+
+def _read_checkpoints(work_dir: Path) -> dict[str, Any]:
+    """What the worker handed over; an unreadable file only means nothing is reused."""
+    try:
+        known = json.loads((work_dir / _CHECKPOINTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}

@@ -50,6 +50,9 @@ class JobContext(Protocol):
     def checkpoint(self, step: str, key: str, data: Any) -> None:
         """Store a step's validated output with the job (under the lease, like every job write)."""
 
+    def usage(self, provider: str, model: str, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+        """Report one LLM call's tokens and cost (the worker counts them in its metrics)."""
+
 
 Handler = Callable[[JobContext], dict[str, Any] | None]
 

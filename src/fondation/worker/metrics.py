@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from threading import Lock
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -80,8 +81,31 @@ class WorkerMetrics:
             registry=r,
         )
         self.active = Gauge("fondation_active_jobs", "Jobs running on this worker now.", registry=r)
+        self.llm_tokens = Counter(
+            "fondation_llm_tokens",
+            "LLM tokens used by this worker's jobs, by provider, model and direction (input, output).",
+            ["provider", "model", "direction"],
+            registry=r,
+        )
+        self.llm_cost = Counter(
+            "fondation_llm_cost_usd", "LLM cost of this worker's jobs, in dollars.", ["provider", "model"], registry=r
+        )
         self.up = Gauge("fondation_worker_up", "1 while the worker runs its loop.", registry=r)
         r.register(QueueCollector(queue))
+
+    def count_usage(self, message: dict[str, Any]) -> None:
+        """One LLM call's usage, as the job's child reported it (ignored when malformed: it is only a metric)."""
+        try:
+            provider, model = str(message["provider"]), str(message["model"])
+            input_tokens, output_tokens = int(message["input_tokens"]), int(message["output_tokens"])
+            cost = float(message["cost_usd"])
+        except (KeyError, TypeError, ValueError):
+            return
+        if min(input_tokens, output_tokens, cost) < 0:
+            return
+        self.llm_tokens.labels(provider, model, "input").inc(input_tokens)
+        self.llm_tokens.labels(provider, model, "output").inc(output_tokens)
+        self.llm_cost.labels(provider, model).inc(cost)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

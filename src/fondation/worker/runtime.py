@@ -41,7 +41,7 @@ from fondation.queue import JobQueue, RetryPolicy, WorkerRegistry
 from fondation.store import Database, open_database
 from fondation.worker import guards, workdirs
 from fondation.worker.child_process import ChildProcess, describe_exit
-from fondation.worker.course_job import COURSE_FILE_KEY, load_course_file
+from fondation.worker.course_job import COURSE_FILE_KEY, load_course_file, write_checkpoints_file
 from fondation.worker.health import HealthServer
 from fondation.worker.metrics import WorkerMetrics
 from fondation.worker.protocol import JobSpec
@@ -103,6 +103,8 @@ class HealthState:
     database_error: str | None = None
     guard_reasons: list[str] = field(default_factory=list)
     guard_report: guards.GuardReport | None = None
+    #: The last LLM authentication failure, until a later job with an LLM provider succeeds.
+    provider_auth_error: str | None = None
 
 
 class Worker:
@@ -308,6 +310,7 @@ class Worker:
         returncode: int | None = None
         try:
             workdirs.create_attempt_dir(self.temp_dir, job.id, job.attempts)
+            self._hand_over_checkpoints(attempt)
             spec = JobSpec(
                 job_id=job.id,
                 attempt=job.attempts,
@@ -345,6 +348,17 @@ class Worker:
                 attempt.done.set()
                 self.wake.set()
 
+    def _hand_over_checkpoints(self, attempt: Attempt) -> None:
+        """Give the child the step outputs it may reuse (this job's earlier attempts', the repository's
+        last generation's): the child never reads the database. Without them it only redoes work."""
+        try:
+            known = self.queue.reusable_checkpoints(attempt.lease.job_id)
+        except DatabaseError as error:
+            attempt.log.warning("no checkpoints handed over: database unavailable", error=str(error))
+            return
+        if known:
+            write_checkpoints_file(attempt.work_dir, known)
+
     def _collect_course(self, attempt: Attempt) -> None:
         """Read back the course a successful child wrote into its directory (its result names the file).
 
@@ -372,6 +386,9 @@ class Worker:
             return
         if message["type"] == "checkpoint":
             self._checkpoint(attempt, message)
+            return
+        if message["type"] == "usage":
+            self.metrics.count_usage(message)
             return
         if message["type"] != "progress":
             return
@@ -469,6 +486,11 @@ class Worker:
 
     def _count(self, job: Job, attempt: Attempt) -> None:
         self.metrics.duration.observe(time.monotonic() - attempt.started)
+        if job.options.get("provider", "offline") != "offline":
+            if job.error_kind is ErrorKind.AUTH and job.status is not JobStatus.SUCCEEDED:
+                self.state.provider_auth_error = job.error_message or "authentication failed"
+            elif job.status is JobStatus.SUCCEEDED:
+                self.state.provider_auth_error = None
         if job.status is JobStatus.SUCCEEDED:
             self.metrics.succeeded.inc()
         elif job.status is JobStatus.PENDING:
@@ -579,7 +601,7 @@ class Worker:
             "poll_loop": self._check_poll_loop(),
             "disk": self._check_guard("disk"),
             "memory": self._check_guard("memory"),
-            "provider": {"status": "ok", "detail": "no LLM provider configured: offline generation"},
+            "provider": self._check_provider(),
         }
         if self._listener is not None:
             checks["listener"] = (
@@ -606,6 +628,14 @@ class Worker:
             "last_claim_at": _iso(self.state.last_claim_at),
             "checks": checks,
         }
+
+    def _check_provider(self) -> dict[str, Any]:
+        """Degraded after an LLM job failed to authenticate, until an LLM job succeeds again (runbook incident 4)."""
+        if self.state.provider_auth_error:
+            return {"status": "degraded", "detail": f"provider auth: {self.state.provider_auth_error}"}
+        if self.settings.provider == "offline":
+            return {"status": "ok", "detail": "default provider: offline generation"}
+        return {"status": "ok", "detail": f"default provider: {self.settings.provider}"}
 
     def _check_database(self) -> dict[str, Any]:
         started = time.perf_counter()

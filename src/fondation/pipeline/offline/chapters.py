@@ -160,23 +160,25 @@ def _calls(workspace: Workspace, path: str, symbol: Symbol) -> list[str]:
 def _diagrams(
     workspace: Workspace, outline: Outline, abstraction: Abstraction, symbols: list[tuple[str, Symbol]], words: Words
 ) -> list[str]:
-    path = abstraction.files[0]
-    edges = []
-    for edge in workspace.importers.get(path, ())[:_MAX_NEIGHBOURS]:
-        edges.append((outline.file_label(edge.source), outline.file_label(path), ""))
-    for edge in workspace.imported.get(path, ())[:_MAX_NEIGHBOURS]:
-        edges.append((outline.file_label(path), outline.file_label(edge.target), ""))
-    if not edges:
-        edges = [(outline.file_label(path), symbol.qualname, "") for _, symbol in symbols[:_MAX_NEIGHBOURS]]
     parts = [
         words("neighbourhood", name=abstraction.name),
-        f"```mermaid\n{flowchart(edges, highlight=outline.file_label(path))}\n```",
+        f"```mermaid\n{neighbourhood_diagram(workspace, abstraction.files[0], [s for _, s in symbols])}\n```",
     ]
     steps = _sequence_steps(workspace, abstraction, symbols)
     if steps:
         participants = [source for source, _, _ in steps] + [target for _, target, _ in steps]
         parts += [words("sequence"), f"```mermaid\n{sequence(participants, steps)}\n```"]
     return parts
+
+
+def neighbourhood_diagram(workspace: Workspace, path: str, symbols: list[Symbol]) -> str:
+    """A file among the files that import it and the files it imports (or its own symbols, when alone)."""
+    label = Outline.file_label
+    edges = [(label(edge.source), label(path), "") for edge in workspace.importers.get(path, ())[:_MAX_NEIGHBOURS]]
+    edges += [(label(path), label(edge.target), "") for edge in workspace.imported.get(path, ())[:_MAX_NEIGHBOURS]]
+    if not edges:
+        edges = [(label(path), symbol.qualname, "") for symbol in symbols[:_MAX_NEIGHBOURS]]
+    return flowchart(edges, highlight=label(path))
 
 
 def _sequence_steps(
