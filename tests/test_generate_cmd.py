@@ -35,6 +35,13 @@ def test_generate_writes_the_course_records_the_job_and_stores_the_course(cli: C
     job = cli("jobs", "show", "1", "--json").json()
     assert job["status"] == "succeeded" and job["worker_id"].startswith("generate@")
     assert job["phase"] == "tutorials" and job["step"] == 6 and job["total_steps"] == 6
+    chapters = len(list((out / "chapters").iterdir()))
+    assert job["checkpoints"] == {
+        "abstractions": 1, "relationships": 1, "order": 1, "chapter": chapters, "review": chapters, "tutorial": chapters
+    }  # fmt: skip
+    assert (
+        f"checkpoints    abstractions 1, relationships 1, order 1, chapter {chapters}" in cli("jobs", "show", "1").ok()
+    )
     phases = [e["data"]["phase"] for e in cli("jobs", "events", "1", "--json").json() if e["kind"] == "progress"]
     assert list(dict.fromkeys(phases)) == [
         "cloning", "mapping", "abstractions", "relationships", "order", "chapters", "review", "tutorials"

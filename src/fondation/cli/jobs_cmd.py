@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from fondation.cli.common import JsonOption, cli_actor, open_queue
 from fondation.cli.output import (
     console,
     format_time,
+    jsonable,
     new_table,
     print_fields,
     print_json,
@@ -82,11 +84,12 @@ def list_jobs(
 
 @jobs_app.command("show")
 def show(job_id: JobId, as_json: JsonOption = False) -> None:
-    """Show one job in full: state, lease, progress, last error and result."""
+    """Show one job in full: state, lease, progress, last error, result and the checkpoints kept so far."""
     with open_queue(load_settings()) as queue:
         job = queue.get(job_id)
+        kept = Counter(step for step, _, _ in queue.checkpoints(job_id))
     if as_json:
-        print_json(job)
+        print_json({**jsonable(job), "checkpoints": dict(kept)})
         return
     status = status_text(job.status)
     if job.cancel_requested and job.status is JobStatus.RUNNING:
@@ -112,6 +115,8 @@ def show(job_id: JobId, as_json: JsonOption = False) -> None:
         rows.append(("options", str(job.options)))
     if job.result is not None:
         rows.append(("result", str(job.result)))
+    if kept:
+        rows.append(("checkpoints", ", ".join(f"{step} {count}" for step, count in kept.items())))
     print_fields(rows)
 
 
