@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fondation.domain.jobs import ErrorKind, JobStatus
@@ -42,3 +44,15 @@ def test_worker_runs_jobs_and_reports(queue: JobQueue, start_worker: Callable[..
     assert samples[("fondation_queue_depth", (("status", "succeeded"),))] == 1
     assert samples[("fondation_worker_up", ())] == 1
     assert not list(worker.temp_dir.glob("job-*")), "attempt directories must be removed"
+
+
+@pytest.mark.backends("sqlite")
+def test_sigusr1_writes_every_threads_stack_and_the_worker_carries_on(
+    queue: JobQueue, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    worker = start_worker("w1")
+    worker.send(signal.SIGUSR1)
+    wait_until(lambda: "most recent call first" in worker.log(), timeout=5, what="the stacks in the log")
+    assert worker.log().count("Thread 0x") >= 3  # the claim loop, the lease keeper, the health server at least
+    job = queue.enqueue(source(1)).job
+    assert wait_until(lambda: queue.get(job.id).status is JobStatus.SUCCEEDED, timeout=15, what="a job after it")

@@ -123,7 +123,13 @@ class WorkerProcess:
         self.popen.send_signal(sig)
 
     def wait(self, timeout: float = 30) -> int:
-        return self.popen.wait(timeout=timeout)
+        """The worker's exit code; if it does not exit in time, its threads' stacks are added to the failure."""
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack into the log
+            time.sleep(0.5)
+            raise AssertionError(f"worker {self.worker_id} still running after {timeout} s:\n{self.log()}") from None
 
     def kill(self) -> None:
         """SIGKILL the worker only: its job children live in their own process groups and survive it."""

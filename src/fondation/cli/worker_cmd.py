@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -47,6 +48,9 @@ def worker(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # A worker that seems stuck can be asked where each of its threads is: `kill -USR1 PID` writes
+    # every thread's stack to stderr (the worker's log), without stopping it.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     raise typer.Exit(runtime.run())
 
 
