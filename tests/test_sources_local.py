@@ -123,3 +123,15 @@ def test_local_directories_are_refused_where_local_sources_are_not_allowed(work_
         with pytest.raises(InvalidSourceError, match="local directories and archives are not accepted here"):
             local(work_tree, tmp_path / "work", ref, allow_local=False)
     assert not (tmp_path / "work").exists()
+
+
+def test_a_directorys_own_dependencies_do_not_count_against_the_limits(tmp_path: Path) -> None:
+    """A project read in place is measured as the code map reads it: its .venv and node_modules are left out."""
+    project = tmp_path / "app"
+    for folder in ("node_modules/lib", ".venv/lib", "build"):
+        (project / folder).mkdir(parents=True)
+        for index in range(12):
+            (project / folder / f"f{index}.js").write_text("x")
+    (project / "main.py").write_text("x = 1\n")
+    checkout = local(project, tmp_path / "work", max_files=10)
+    assert checkout.root == project

@@ -23,42 +23,10 @@ from pathlib import Path
 import pathspec
 
 from fondation.codemap.languages.detect import detect_language
+from fondation.domain.sources import VENDORED_DIRS
 
 SNIFF_BYTES = 8192
 
-#: Directory names that hold someone else's code or a build's output, whatever .gitignore says.
-VENDORED_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        "node_modules",
-        "bower_components",
-        "vendor",
-        "third_party",
-        "third-party",
-        "thirdparty",
-        "dist",
-        "build",
-        ".venv",
-        "venv",
-        "__pycache__",
-        ".tox",
-        ".nox",
-        ".eggs",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".next",
-        ".nuxt",
-        ".gradle",
-        ".idea",
-        "Pods",
-        "site-packages",
-        "coverage",
-        "htmlcov",
-    }
-)
 #: Build output directories recognised by the project file beside them (`target` is a real package
 #: name in some code bases, so it is skipped only next to a Cargo or Maven project).
 _BUILD_OUTPUT_BESIDE = {"target": ("Cargo.toml", "pom.xml", "build.gradle", "build.gradle.kts")}

@@ -21,3 +21,38 @@ class SourceSpec:
     canonical: str
     name: str
     web_url: str | None = None
+
+
+#: Directory names that hold someone else's code or a build's output, whatever .gitignore says.
+VENDORED_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        "bower_components",
+        "vendor",
+        "third_party",
+        "third-party",
+        "thirdparty",
+        "dist",
+        "build",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".tox",
+        ".nox",
+        ".eggs",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".next",
+        ".nuxt",
+        ".gradle",
+        ".idea",
+        "Pods",
+        "site-packages",
+        "coverage",
+        "htmlcov",
+    }
+)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from fondation.config import Settings
 from fondation.domain.errors import InvalidSourceError, SourceError
 from fondation.domain.jobs import ErrorKind
-from fondation.domain.sources import SourceKind, SourceSpec
+from fondation.domain.sources import VENDORED_DIRS, SourceKind, SourceSpec
 from fondation.sources import archive, git, local
 from fondation.sources.limits import MB, Limits, measure_tree
 from fondation.sources.spec import parse_source, validate_ref
@@ -103,7 +103,9 @@ def acquire(spec: SourceSpec, *, ref: str | None, work_dir: Path, options: Sourc
         work_dir.mkdir(parents=True, exist_ok=True)
         if spec.kind is SourceKind.LOCAL and ref is None:
             commit, branch = local.describe_directory(path, work_dir=work_dir, timeout=timeout)
-            options.limits.check("directory", *measure_tree(path))
+            # Read in place, so measured as the code map reads it: a project's own .venv or node_modules is
+            # not what a course is about, and must not make the project too big to teach.
+            options.limits.check("directory", *measure_tree(path, skip=VENDORED_DIRS))
             return Checkout(path, commit, branch, spec, None)
         dest = Path(tempfile.mkdtemp(prefix="checkout-", dir=work_dir))
         try:

@@ -57,8 +57,9 @@ def human_size(size: int, *, round_up: bool = False) -> str:
     return f"{value:.1f} {unit}"
 
 
-def measure_tree(root: Path) -> tuple[int, int]:
-    """Bytes and files under `root`, `.git` directories left out; symbolic links are counted, never followed.
+def measure_tree(root: Path, *, skip: frozenset[str] = frozenset()) -> tuple[int, int]:
+    """Bytes and files under `root`, `.git` directories and those named in `skip` left out; symbolic links
+    are counted, never followed.
 
     A link counts as one small file (its own size), whatever it points at: following it could measure (and
     later read) anything on the machine.
@@ -71,7 +72,7 @@ def measure_tree(root: Path) -> tuple[int, int]:
             with os.scandir(directory) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
-                        if entry.name != ".git":
+                        if entry.name != ".git" and entry.name not in skip:
                             pending.append(Path(entry.path))
                         continue
                     files += 1
