@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 from fondation.codemap.build import build_code_map
-from fondation.domain.jobs import EventKind, Job, JobStatus
+from fondation.domain.jobs import EventKind, JobStatus
 from fondation.domain.sources import SourceKind, SourceSpec
 from fondation.pipeline.artifacts import course_documents
 from fondation.pipeline.generate import generate_course
@@ -16,7 +15,7 @@ from fondation.pipeline.workspace import Workspace
 from fondation.queue import JobQueue
 from fondation.store.courses import CourseStore
 from sample_project import make_project
-from worker_harness import WorkerProcess, wait_until
+from worker_harness import StartWorker, WorkerProcess, finished, reached, wait_until
 
 COURSE_JOB = "fondation.worker.course_job:run"
 STEPS = ["cloning", "mapping", "abstractions", "relationships", "order", "chapters", "review", "tutorials"]
@@ -26,14 +25,6 @@ def _local(root: Path) -> SourceSpec:
     return SourceSpec(SourceKind.LOCAL, str(root), root.name)
 
 
-StartWorker = Callable[..., WorkerProcess]
-
-
-def _finished(queue: JobQueue, job_id: int) -> Job | None:
-    job = queue.get(job_id)
-    return job if job.status.is_terminal else None
-
-
 def test_a_submitted_job_stores_the_same_course_as_generate(
     queue: JobQueue, start_worker: StartWorker, tmp_path: Path
 ) -> None:
@@ -41,7 +32,7 @@ def test_a_submitted_job_stores_the_same_course_as_generate(
     options = GenerationOptions(language="fr", max_chapters=4)
     job = queue.enqueue(_local(root), options=options.to_dict()).job
     start_worker("w1", FONDATION_JOB_HANDLER=COURSE_JOB)
-    done = wait_until(lambda: _finished(queue, job.id), timeout=60, what="the course job to finish")
+    done = wait_until(lambda: finished(queue, job.id), timeout=60, what="the course job to finish")
     assert done.status is JobStatus.SUCCEEDED, done.error_message
     assert done.result["chapters"] == 4 and "course_file" not in done.result
 
@@ -68,13 +59,13 @@ def test_a_job_killed_mid_way_is_retried_and_stores_exactly_one_course(
     slow = {"FONDATION_JOB_HANDLER": "job_handlers:slow_course", "FONDATION_TEST_PROGRESS_DELAY": "0.4"}
     first: WorkerProcess = start_worker("w1", **slow)
     wait_until(
-        lambda: any(e.data and e.data.get("phase") == "chapters" for e in queue.events(job.id)),
+        lambda: reached(queue, job.id, "chapters"),
         timeout=60,
         what="the first attempt to reach the chapters",
     )
     first.kill()
     start_worker("w2", **slow)
-    done = wait_until(lambda: _finished(queue, job.id), timeout=90, what="the retried job to finish")
+    done = wait_until(lambda: finished(queue, job.id), timeout=90, what="the retried job to finish")
     assert (done.status, done.attempts, done.worker_id) == (JobStatus.SUCCEEDED, 2, "w2")
     courses = CourseStore(queue.db).list()
     assert [course.job_id for course in courses] == [job.id]

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from fake_llm_servers import FakeOpenAI
-from fondation.domain.jobs import EventKind, Job, JobStatus
+from fondation.domain.jobs import EventKind, JobStatus
 from fondation.domain.sources import SourceKind, SourceSpec
 from fondation.pipeline.model import GenerationOptions
 from fondation.queue import JobQueue
 from fondation.store.courses import CourseStore
 from sample_project import make_project
 from test_pipeline_llm import Model
-from worker_harness import WorkerProcess, wait_until
+from worker_harness import StartWorker, finished, reached, wait_until
 
-StartWorker = Callable[..., WorkerProcess]
 OPENAI = GenerationOptions(provider="openai", model="local-model", max_chapters=3).to_dict()
-
-
-def _finished(queue: JobQueue, job_id: int) -> Job | None:
-    job = queue.get(job_id)
-    return job if job.status.is_terminal else None
-
-
-def _reached(queue: JobQueue, job_id: int, phase: str) -> bool:
-    return any(event.data and event.data.get("phase") == phase for event in queue.events(job_id))
 
 
 def test_a_killed_child_is_retried_and_repeats_no_finished_step(
@@ -45,10 +34,10 @@ def test_a_killed_child_is_retried_and_repeats_no_finished_step(
             FONDATION_TEST_PROGRESS_DELAY="0.4",
             FONDATION_OPENAI_BASE_URL=server.url,
         )
-        wait_until(lambda: _reached(queue, job.id, "chapters"), timeout=60, what="the job to reach its chapters")
+        wait_until(lambda: reached(queue, job.id, "chapters"), timeout=60, what="the job to reach its chapters")
         (child,) = psutil.Process(worker.popen.pid).children()
         child.send_signal(signal.SIGKILL)
-        done = wait_until(lambda: _finished(queue, job.id), timeout=120, what="the retried job to finish")
+        done = wait_until(lambda: finished(queue, job.id), timeout=120, what="the retried job to finish")
     assert (done.status, done.attempts) == (JobStatus.SUCCEEDED, 2), done.error_message
     failed = [event for event in queue.events(job.id) if event.kind is EventKind.FAILED]
     assert "killed by SIGKILL" in (failed[0].reason or "")
@@ -81,7 +70,7 @@ def test_a_bad_key_ends_the_job_dead_after_one_attempt_and_degrades_health(
             FONDATION_OPENAI_BASE_URL=server.url,
             FONDATION_OPENAI_API_KEY="sk-a-wrong-key-0123456789abc",
         )
-        done = wait_until(lambda: _finished(queue, job.id), timeout=60, what="the job to end")
+        done = wait_until(lambda: finished(queue, job.id), timeout=60, what="the job to end")
         assert server.calls("/v1/chat/completions") == 1
     assert (done.status, done.attempts, done.error_kind) == (JobStatus.DEAD, 1, done.error_kind.AUTH)
     assert "sk-a-wrong-key" not in (done.error_message or "")

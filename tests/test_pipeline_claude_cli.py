@@ -4,12 +4,11 @@ server speaking the Anthropic Messages API: the course, a repair, a 401, a 429."
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.scripted_model import STEP_MARKERS, ScriptedModel, step_of
+from bench.scripted_model import STEP_MARKERS
 
 from fake_llm_servers import FakeAnthropic, Reply
 from fondation.config import load_settings
@@ -19,6 +18,7 @@ from fondation.domain.sources import SourceKind, SourceSpec
 from fondation.pipeline.model import GenerationOptions
 from fondation.pipeline.run import Generation, run_generation
 from sample_project import make_project
+from test_pipeline_llm import Model
 
 CLAUDE = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "claude"
 TOKEN = "sk-ant-oat01-" + "t" * 40
@@ -32,25 +32,6 @@ def _prompt(body: dict[str, Any]) -> str:
         blocks = [content] if isinstance(content, str) else [b.get("text", "") for b in content if isinstance(b, dict)]
         texts += blocks
     return next((text for text in reversed(texts) if any(m in text for m in STEP_MARKERS.values())), "")
-
-
-class Model:
-    def __init__(self, root: Path) -> None:
-        self.scripted = ScriptedModel(root)
-        self.calls: Counter[str] = Counter()
-        self.broken: dict[str, Reply] = {}  # the first call of a step gets this
-        self.refused: Reply | None = None  # every call gets this
-
-    def __call__(self, body: dict[str, Any]) -> Reply:
-        prompt = _prompt(body)
-        step = step_of(prompt)
-        self.calls[step] += 1
-        if self.refused is not None:
-            return self.refused
-        if self.calls[step] == 1 and step in self.broken:
-            return self.broken[step]
-        answer = self.scripted.answer(prompt)
-        return Reply.text(answer, input_tokens=len(prompt) // 4, output_tokens=len(answer) // 4)
 
 
 @pytest.fixture
@@ -77,11 +58,12 @@ def _generate(root: Path, server: FakeAnthropic, tmp_path: Path, **options: Any)
 
 
 def test_the_real_cli_writes_a_whole_course_with_a_repair_and_a_rate_limit(shop: Path, tmp_path: Path) -> None:
-    model = Model(shop)
-    model.broken = {
+    broken = {
         "abstractions": Reply.text("Sure! Here is what I think: {not json"),
         "relationships": Reply.error(429, "rate limited", error_type="rate_limit_error", headers={"retry-after": "1"}),
     }
+    model = Model(shop, prompt_of=_prompt)
+    model.override = lambda step, count, prompt: broken.get(step) if count == 1 else None
     with FakeAnthropic(model) as server:
         course = _generate(shop, server, tmp_path, parallel=2).course
         assert all(request.headers.get("x-api-key") != TOKEN for request in server.requests)
@@ -97,8 +79,9 @@ def test_the_real_cli_writes_a_whole_course_with_a_repair_and_a_rate_limit(shop:
 
 
 def test_a_rejected_token_is_auth_within_seconds_on_the_first_call(shop: Path, tmp_path: Path) -> None:
-    model = Model(shop)
-    model.refused = Reply.error(401, "invalid bearer token", error_type="authentication_error")
+    model = Model(shop, prompt_of=_prompt)
+    refused = Reply.error(401, "invalid bearer token", error_type="authentication_error")
+    model.override = lambda step, count, prompt: refused
     with FakeAnthropic(model) as server:
         started = time.monotonic()
         with pytest.raises(ClassifiedError) as caught:

@@ -33,14 +33,16 @@ PERFECT = ("path_precision", "anchor_validity", "symbol_existence", "excerpt_fid
 class Model:
     """The scripted model behind the fake server, with per-step call counts and optional mischief."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, prompt_of: Callable[[dict[str, Any]], str] | None = None) -> None:
         self.scripted = ScriptedModel(root)
         self.calls: Counter[str] = Counter()
         self.prompts: list[str] = []
         self.override: Callable[[str, int, str], Reply | None] = lambda step, count, prompt: None
+        #: Where the prompt is in a request body (the last chat message, for the OpenAI protocol).
+        self.prompt_of = prompt_of or (lambda body: body["messages"][-1]["content"])
 
     def __call__(self, body: dict[str, Any]) -> Reply:
-        prompt = body["messages"][-1]["content"]
+        prompt = self.prompt_of(body)
         step = step_of(prompt)
         self.calls[step] += 1
         self.prompts.append(prompt)

@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +24,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fondation.config import Settings
-from fondation.domain.jobs import ErrorKind, EventKind, Job, JobEvent, JobStatus
+from fondation.domain.jobs import ErrorKind, EventKind, JobEvent, JobStatus
 from fondation.queue import JobQueue, WorkerRegistry
 from fondation.worker import runtime, workdirs
 from helpers import source
-from worker_harness import FONDATION, TESTS_DIR, WorkerProcess, wait_until, worker_env
+from worker_harness import FONDATION, TESTS_DIR, StartWorker, WorkerProcess, finished, wait_until, worker_env
 
 LEASE_SECONDS = 3.0  # worker_harness.FAST["FONDATION_LEASE_TIME"]
-StartWorker = Callable[..., WorkerProcess]
 
 # ---------------------------------------------------------------------------------------- helpers
 
@@ -64,11 +62,6 @@ def process_gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def finished(queue: JobQueue, job_id: int) -> Job | None:
-    job = queue.get(job_id)
-    return job if job.status.is_terminal else None
 
 
 def transitions(events: list[JobEvent]) -> list[tuple[str, str]]:

@@ -17,7 +17,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from fondation.domain.jobs import Job
+    from fondation.queue import JobQueue
 
 TESTS_DIR = Path(__file__).resolve().parent
 FONDATION = Path(sys.executable).parent / "fondation"
@@ -35,6 +39,17 @@ FAST = {
     "FONDATION_MIN_FREE_DISK_MB": "1",
     "FONDATION_LOG_FORMAT": "json",
 }
+
+
+def finished(queue: JobQueue, job_id: int) -> Job | None:
+    """The job once it has reached a terminal state (for `wait_until`), else None."""
+    job = queue.get(job_id)
+    return job if job.status.is_terminal else None
+
+
+def reached(queue: JobQueue, job_id: int, phase: str) -> bool:
+    """Whether the job has reported progress in `phase` (for `wait_until`)."""
+    return any(event.data and event.data.get("phase") == phase for event in queue.events(job_id))
 
 
 def free_port() -> int:
@@ -146,3 +161,7 @@ class WorkerProcess:
             self.popen.kill()
             self.popen.wait(timeout=10)
         self._log.close()
+
+
+#: The `start_worker` fixture: start a `fondation worker` on the test's database.
+StartWorker = Callable[..., WorkerProcess]

@@ -97,6 +97,7 @@ class Grounding:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.paths = frozenset(entry.path for entry in workspace.code_map.files)
+        self._normalised_files: dict[str, list[str]] = {}
         self.directories = frozenset(parent for path in self.paths for parent in _parents(path))
 
     # ------------------------------------------------------------------ checking
@@ -195,7 +196,13 @@ class Grounding:
         return any(_contains(self._normalised(path), segments) for path in candidates if path is not None)
 
     def _normalised(self, path: str) -> list[str]:
-        return [_normalise(line) for line in self.workspace.lines(path) if line.strip()]
+        """A file's non-blank lines, whitespace-normalised; computed once (an uncited excerpt is
+        looked for in every file, and repair checks again what the review checked)."""
+        normalised = self._normalised_files.get(path)
+        if normalised is None:
+            normalised = [_normalise(line) for line in self.workspace.lines(path) if line.strip()]
+            self._normalised_files[path] = normalised
+        return normalised
 
     # ------------------------------------------------------------------ repairing
 
