@@ -24,3 +24,5 @@ echo "==> the job the generation recorded, and the stored course"
 echo
 echo "Open $out/index.md (markdown) or $out/site/index.html (in a browser)."
 echo "To queue generations for a worker instead: '$fondation submit SOURCE' then '$fondation worker'."
+echo "For the web app (submit, watch jobs live, read courses) with a worker: '$fondation up', then open the"
+echo "one-time login link it prints (http://127.0.0.1:8000)."

@@ -38,13 +38,13 @@ def test_db_status_then_migrate(cli: Cli, tmp_path: Path) -> None:
         "url": empty,
         "backend": "sqlite",
         "current": None,
-        "head": "0002",
+        "head": "0003",
         "state": "empty",
     }
-    assert "migrated from an empty schema to revision 0002" in cli("db", "migrate", FONDATION_DATABASE_URL=empty).ok()
-    assert "already at revision 0002" in cli("db", "migrate", FONDATION_DATABASE_URL=empty).ok()
+    assert "migrated from an empty schema to revision 0003" in cli("db", "migrate", FONDATION_DATABASE_URL=empty).ok()
+    assert "already at revision 0003" in cli("db", "migrate", FONDATION_DATABASE_URL=empty).ok()
     status = cli("db", "status", FONDATION_DATABASE_URL=empty).ok()
-    assert "0002" in status and "current" in status
+    assert "0003" in status and "current" in status
 
 
 def test_submit_then_list_show_events(cli: Cli) -> None:

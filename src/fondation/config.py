@@ -126,6 +126,25 @@ class Settings(BaseSettings):
     anthropic_base_url: str = Field(default="", validation_alias=_env("ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"))
     openai_api_key: SecretStr | None = Field(default=None, validation_alias=_env("OPENAI_API_KEY", "OPENAI_API_KEY"))
     openai_base_url: str = Field(default="", validation_alias=_env("OPENAI_BASE_URL", "OPENAI_BASE_URL"))
+    #: Signs session cookies and encrypts stored GitHub tokens. Unset: a random key kept in the data
+    #: directory, which is fine on one machine; processes that share a database must share this key.
+    secret_key: SecretStr | None = Field(default=None, validation_alias=_env("SECRET_KEY"))
+    web_host: str = Field(default="127.0.0.1", validation_alias=_env("WEB_HOST"))
+    web_port: int = Field(default=8000, validation_alias=_env("WEB_PORT"))
+    #: The address users reach the web app at (behind a proxy: its https URL). Decides the Secure
+    #: cookie flag and the GitHub OAuth callback. Empty: http://WEB_HOST:WEB_PORT.
+    public_url: str = Field(default="", validation_alias=_env("PUBLIC_URL"))
+    session_hours: float = Field(default=24.0 * 7, validation_alias=_env("SESSION_HOURS"))
+    #: Failed logins allowed per user name, and per address, within the window before logins are refused.
+    login_max_failures: int = Field(default=5, validation_alias=_env("LOGIN_MAX_FAILURES"))
+    login_window_seconds: float = Field(default=900.0, validation_alias=_env("LOGIN_WINDOW"))
+    github_client_id: str = Field(default="", validation_alias=_env("GITHUB_CLIENT_ID", "GITHUB_CLIENT_ID"))
+    github_client_secret: SecretStr | None = Field(
+        default=None, validation_alias=_env("GITHUB_CLIENT_SECRET", "GITHUB_CLIENT_SECRET")
+    )
+    #: GitHub's web and API base URLs; empty: derived from GITHUB_HOST (github.com, or GitHub Enterprise).
+    github_url: str = Field(default="", validation_alias=_env("GITHUB_URL"))
+    github_api_url: str = Field(default="", validation_alias=_env("GITHUB_API_URL"))
 
     @field_validator("database_url")
     @classmethod
@@ -188,7 +207,14 @@ class Settings(BaseSettings):
             raise ValueError("must be debug, info, warning or error")
         return value.lower()
 
-    @field_validator("health_port")
+    @field_validator("public_url", "github_url", "github_api_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("health_port", "web_port")
     @classmethod
     def _port(cls, value: int) -> int:
         if not 0 <= value <= 65535:
@@ -231,6 +257,9 @@ class Settings(BaseSettings):
         "max_repo_mb",
         "max_files",
         "max_file_kb",
+        "session_hours",
+        "login_max_failures",
+        "login_window_seconds",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
@@ -269,6 +298,24 @@ class Settings(BaseSettings):
         """`sqlite` or `postgresql`, from the database URL's scheme."""
         scheme = urlsplit(self.database_url).scheme.split("+", 1)[0]
         return "sqlite" if scheme == "sqlite" else "postgresql"
+
+    @property
+    def effective_public_url(self) -> str:
+        return self.public_url or f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def github_oauth_enabled(self) -> bool:
+        return bool(self.github_client_id and self.github_client_secret)
+
+    @property
+    def effective_github_url(self) -> str:
+        return self.github_url or f"https://{self.github_host}"
+
+    @property
+    def effective_github_api_url(self) -> str:
+        if self.github_api_url:
+            return self.github_api_url
+        return "https://api.github.com" if self.github_host == "github.com" else f"https://{self.github_host}/api/v3"
 
     def public_view(self) -> dict[str, Any]:
         """The effective settings with every secret masked, keyed by their environment variable."""

@@ -25,7 +25,9 @@ from fondation.cli.db_cmd import db_app
 from fondation.cli.generate_cmd import generate
 from fondation.cli.jobs_cmd import jobs_app
 from fondation.cli.map_cmd import map_command
+from fondation.cli.serve_cmd import serve, up
 from fondation.cli.submit_cmd import submit
+from fondation.cli.users_cmd import users_app
 from fondation.cli.worker_cmd import tmp_app, worker, workers_app
 from fondation.domain.errors import FondationError
 
@@ -46,6 +48,9 @@ app.command("check-course")(check_course)
 app.command("worker")(worker)
 app.add_typer(workers_app, name="workers")
 app.add_typer(tmp_app, name="tmp")
+app.command("serve")(serve)
+app.command("up")(up)
+app.add_typer(users_app, name="users")
 
 
 def _print_version(value: bool) -> None:

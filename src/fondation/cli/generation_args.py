@@ -1,8 +1,7 @@
-"""The options of a generation, shared by `fondation generate` and `fondation submit`.
+"""The command-line options of a generation, shared by `fondation generate` and `fondation submit`.
 
-Unset options fall back to the configuration (`FONDATION_PROVIDER`, `FONDATION_MODEL`,
-`FONDATION_LLM_PARALLEL`, `FONDATION_BUDGET_USD`, `FONDATION_MAX_TOKENS`), so a worker fleet's
-defaults live in one place and a command line only says what differs.
+How unset options are completed from the configuration lives in `fondation.pipeline.options`, which
+the web app uses too.
 """
 
 from __future__ import annotations
@@ -11,9 +10,18 @@ from typing import Annotated
 
 import typer
 
-from fondation.config import Settings
-from fondation.domain.errors import ConfigError
-from fondation.pipeline.model import GenerationOptions
+from fondation.pipeline.options import generation_options
+
+__all__ = [
+    "BudgetOption",
+    "LanguageOption",
+    "MaxChaptersOption",
+    "MaxTokensOption",
+    "ModelOption",
+    "ParallelOption",
+    "ProviderOption",
+    "generation_options",
+]
 
 LanguageOption = Annotated[str, typer.Option(help="Language of the course: en or fr.")]
 MaxChaptersOption = Annotated[int, typer.Option(min=1, max=50, help="At most this many chapters.")]
@@ -31,29 +39,3 @@ BudgetOption = Annotated[
 MaxTokensOption = Annotated[
     int | None, typer.Option("--max-tokens", min=0, help="Stop (kind budget) before using more tokens.")
 ]
-
-
-def generation_options(
-    settings: Settings,
-    *,
-    language: str,
-    max_chapters: int,
-    provider: str | None,
-    model: str | None,
-    parallel: int | None,
-    budget_usd: float | None,
-    max_tokens: int | None,
-) -> GenerationOptions:
-    """The options given, completed from the configuration; a `ConfigError` names what is wrong."""
-    try:
-        return GenerationOptions(
-            language=language,
-            max_chapters=max_chapters,
-            provider=provider or settings.provider,
-            model=model if model is not None else settings.model,
-            parallel=parallel or settings.llm_parallel,
-            budget_usd=budget_usd if budget_usd is not None else settings.budget_usd,
-            max_tokens=max_tokens if max_tokens is not None else settings.max_tokens_per_job,
-        )
-    except ValueError as error:
-        raise ConfigError(str(error)) from None

@@ -65,9 +65,8 @@ def list_workers(as_json: JsonOption = False) -> None:
     now = datetime.now(UTC)
     rows = []
     for info in found:
-        silent = (now - info.last_seen_at).total_seconds()
-        up = info.status != "stopped" and silent <= settings.lease_seconds
-        rows.append((info, "up" if up else "down", silent))
+        up = info.is_up(now, settings.lease_seconds)
+        rows.append((info, "up" if up else "down", info.seconds_silent(now)))
     if as_json:
         print_json(
             [{**asdict(info), "state": state, "seconds_since_seen": round(silent, 3)} for info, state, silent in rows]

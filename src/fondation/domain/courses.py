@@ -49,3 +49,5 @@ class CourseInfo:
     quality: dict[str, Any]
     created_at: datetime
     documents: int
+    #: The user whose job made it (None: an operator's job).
+    owner_id: int | None = None

@@ -88,8 +88,12 @@ class Progress:
     total_steps: int | None = None
     message: str | None = None
     percent: float | None = None
+    #: Figures a live view shows beside the position (chapter i of n, tokens, cost), kept in the event.
+    details: dict[str, int | float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if any(not isinstance(value, int | float) or isinstance(value, bool) for value in self.details.values()):
+            raise ValueError("progress details must be numbers")
         if not self.phase:
             raise ValueError("progress needs a phase")
         if self.percent is not None and not 0.0 <= self.percent <= 100.0:
@@ -130,6 +134,8 @@ class Job:
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    #: The user who asked for it (None: an operator, from the command line).
+    owner_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

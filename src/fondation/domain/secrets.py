@@ -19,6 +19,8 @@ _PATTERNS = [
     re.compile(r"\bsk-(?:ant-)?[A-Za-z0-9_-]{16,}"),
     re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    # Fondation's own API tokens and login links
+    re.compile(r"\bfdn_[A-Za-z0-9_-]{20,}"),
     # Authorization headers and key=value pairs that name a secret
     re.compile(r"(?P<keep>\b(?:bearer|token|basic)\s+)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE),
     re.compile(

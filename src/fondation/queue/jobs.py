@@ -56,9 +56,11 @@ class HeartbeatReply:
     cancel_requested: bool
 
 
-def dedupe_key(repository_id: int, ref: str | None, options: dict[str, Any]) -> str:
-    """Jobs with equal keys would produce the same course: only one may be active unless forced."""
-    return hashlib.sha256(canonical_json([repository_id, ref, options]).encode()).hexdigest()
+def dedupe_key(repository_id: int, ref: str | None, options: dict[str, Any], owner_id: int | None = None) -> str:
+    """Jobs with equal keys would produce the same course for the same owner: only one may be active
+    unless forced. Two users asking for the same course each get their own job (each owns its course)."""
+    identity: list[Any] = [repository_id, ref, options] if owner_id is None else [repository_id, ref, options, owner_id]
+    return hashlib.sha256(canonical_json(identity).encode()).hexdigest()
 
 
 def _clip(message: str | None) -> str | None:
@@ -94,6 +96,7 @@ def job_from_row(row: RowMapping | Mapping[str, Any]) -> Job:
         updated_at=row["updated_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        owner_id=row["owner_id"],
     )
 
 
@@ -141,11 +144,13 @@ class JobQueue:
         actor: str = "cli",
         claim_as: str | None = None,
         lease_seconds: float = 300.0,
+        owner_id: int | None = None,
     ) -> EnqueueResult:
         """Add a job for `source`, or return the active job that already stands for the same request.
 
         `claim_as` names a worker that takes the new job in the same transaction (`fondation generate`
         runs its job in the foreground, and no other worker may grab it first); it implies `force`.
+        `owner_id` is the user the job and its course belong to (None: an operator's job).
         """
         force = force or claim_as is not None
         options = dict(options or {})
@@ -163,7 +168,7 @@ class JobQueue:
                     "web_url": source.web_url,
                 },
             ).scalar_one()
-            key = dedupe_key(repository_id, ref, options)
+            key = dedupe_key(repository_id, ref, options, owner_id)
             if self.sql.dedupe_lock is not None:
                 conn.execute(self.sql.dedupe_lock, {"key": int(key[:15], 16)})
             existing = conn.execute(self.sql.active_by_dedupe, {"key": key}).scalar()
@@ -178,6 +183,7 @@ class JobQueue:
                     "key": key,
                     "priority": priority,
                     "max_attempts": attempts_allowed,
+                    "owner_id": owner_id,
                 },
             ).scalar_one()
             reason = f"forced while job {existing} is active" if existing is not None else None
@@ -236,7 +242,8 @@ class JobQueue:
             "percent": progress.percent,
         }
         params = {**position, "message": _clip(progress.message), "actor": actor or None}
-        self._holder_write(self.sql.progress, lease, {**params, "data": canonical_json(position)})
+        data = {**progress.details, **position}
+        self._holder_write(self.sql.progress, lease, {**params, "data": canonical_json(data)})
 
     def complete(self, lease: Lease, result: dict[str, Any] | None = None, *, course: NewCourse | None = None) -> Job:
         """Finish the job successfully. Exactly one holder can do this, once.
@@ -527,11 +534,26 @@ class JobQueue:
     def get(self, job_id: int) -> Job:
         return self.db.read(lambda conn: self._get(conn, job_id))
 
-    def list(self, *, status: JobStatus | None = None, limit: int = 50) -> list[Job]:
-        """The most recent jobs first, optionally of one status."""
+    def list(
+        self,
+        *,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        owner_id: int | None = None,
+        repository_id: int | None = None,
+        before_id: int | None = None,
+    ) -> list[Job]:
+        """The most recent jobs first, optionally of one status, one owner, one repository; `before_id`
+        pages backwards (the jobs older than that one)."""
         query = JOB_SELECT.order_by(jobs.c.id.desc()).limit(limit)
         if status is not None:
             query = query.where(jobs.c.status == status.value)
+        if owner_id is not None:
+            query = query.where(jobs.c.owner_id == owner_id)
+        if repository_id is not None:
+            query = query.where(jobs.c.repository_id == repository_id)
+        if before_id is not None:
+            query = query.where(jobs.c.id < before_id)
         return self.db.read(lambda conn: [job_from_row(r) for r in conn.execute(query).mappings()])
 
     def events(self, job_id: int) -> list[JobEvent]:
@@ -543,6 +565,20 @@ class JobQueue:
             return [_event_from_row(r) for r in conn.execute(query).mappings()]
 
         return self.db.read(work)
+
+    def events_after(self, after_id: int, *, limit: int = 1000) -> list[JobEvent]:
+        """Every job's events with an id above `after_id`, oldest first: what a live view has not seen yet."""
+        query = select(job_events).where(job_events.c.id > after_id).order_by(job_events.c.id).limit(limit)
+        return self.db.read(lambda conn: [_event_from_row(r) for r in conn.execute(query).mappings()])
+
+    def last_event_id(self) -> int:
+        return int(self.db.read(lambda conn: conn.execute(select(func.max(job_events.c.id))).scalar()) or 0)
+
+    def get_many(self, job_ids: Collection[int]) -> list[Job]:
+        if not job_ids:
+            return []
+        query = JOB_SELECT.where(jobs.c.id.in_(list(job_ids)))
+        return self.db.read(lambda conn: [job_from_row(r) for r in conn.execute(query).mappings()])
 
     def cancel_requested_among(self, job_ids: Collection[int]) -> set[int]:
         """Which of these running jobs have a cancel waiting (the worker's short cancel poll)."""

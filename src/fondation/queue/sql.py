@@ -210,9 +210,9 @@ class QueueStatements:
             ),
             insert_job=text(
                 "INSERT INTO jobs (repository_id, ref, options, dedupe_key, status, priority, run_at, "
-                "attempts, max_attempts, lease_token, cancel_requested, created_at, updated_at) "
+                "attempts, max_attempts, lease_token, cancel_requested, created_at, updated_at, owner_id) "
                 f"VALUES (:repository_id, :ref, :options, :key, 'pending', :priority, {now}, 0, "
-                f":max_attempts, 0, FALSE, {now}, {now}) RETURNING id"
+                f":max_attempts, 0, FALSE, {now}, {now}, :owner_id) RETURNING id"
             ),
             notify=None if sqlite else text(f"NOTIFY {NOTIFY_CHANNEL}"),
             notify_cancel=None if sqlite else text(f"SELECT pg_notify('{CANCEL_CHANNEL}', CAST(:id AS text))"),

@@ -37,6 +37,13 @@ class WorkerInfo:
     last_seen_at: datetime
     info: dict[str, Any]
 
+    def seconds_silent(self, now: datetime) -> float:
+        return (now - self.last_seen_at).total_seconds()
+
+    def is_up(self, now: datetime, dead_after_seconds: float) -> bool:
+        """Up: it has not said it stopped, and it was seen within `dead_after_seconds` (the lease time)."""
+        return self.status != "stopped" and self.seconds_silent(now) <= dead_after_seconds
+
 
 def _is_own_dead_process(row: Any) -> bool:
     """True when the row names a process of this host that no longer exists (a crashed worker)."""

@@ -9,6 +9,7 @@ source in `<pre class="mermaid">` for the browser to draw.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,10 +22,15 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
-__all__ = ["LinkRewriter", "highlight_css", "render_markdown"]
+__all__ = ["CodeReferenceLinker", "LinkRewriter", "highlight_css", "render_markdown"]
 
 LinkRewriter = Callable[[str], str]
 """Maps a link's href as written in the markdown to the href the page should carry."""
+CodeReferenceLinker = Callable[[str, int], str | None]
+"""Maps a `path:line` code reference to the URL of that line (in the repository's web view), if known."""
+
+#: An inline code span that is a source reference, as courses write them: `src/pkg/mod.py:42`.
+_CODE_REFERENCE = re.compile(r"^(?P<path>[\w.@+-]+(?:/[\w.@+-]+)*\.[\w+-]+):(?P<line>\d{1,7})(?:-\d{1,7})?$")
 
 _FORMATTER = HtmlFormatter(nowrap=True)
 _HEADINGS = {f"h{level}" for level in range(1, 7)}
@@ -37,7 +43,7 @@ _CLEANER = nh3.Cleaner(
     },
     attributes={
         **{heading: {"id"} for heading in _HEADINGS},
-        "a": {"href", "title"},
+        "a": {"href", "title", "class"},
         "img": {"src", "alt", "title"},
         "pre": {"class"},
         "code": {"class"},
@@ -65,19 +71,32 @@ def _fence(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any)
     return f'<pre class="highlight"><code{css_class}>{code}</code></pre>\n'
 
 
+def _code_inline(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    content = tokens[idx].content
+    code = f"<code>{html.escape(content)}</code>"
+    linker = env.get("code_reference")
+    match = _CODE_REFERENCE.match(content) if linker else None
+    url = linker(match["path"], int(match["line"])) if match else None
+    return f'<a class="code-ref" href="{html.escape(url)}">{code}</a>' if url else code
+
+
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     md.use(anchors_plugin, max_level=6)
     md.add_render_rule("fence", _fence)
+    md.add_render_rule("code_inline", _code_inline)
     return md
 
 
 _MD = _parser()
 
 
-def render_markdown(text: str, *, link_rewriter: LinkRewriter | None = None) -> str:
-    """Sanitised HTML for one markdown page; `link_rewriter` maps each link's href (e.g. `.md` to `.html`)."""
-    env: dict[str, Any] = {}
+def render_markdown(
+    text: str, *, link_rewriter: LinkRewriter | None = None, code_reference: CodeReferenceLinker | None = None
+) -> str:
+    """Sanitised HTML for one markdown page; `link_rewriter` maps each link's href (e.g. `.md` to `.html`),
+    `code_reference` turns `path:line` code spans into links to those lines."""
+    env: dict[str, Any] = {"code_reference": code_reference}
     tokens = _MD.parse(text, env)
     if link_rewriter is not None:
         for token in tokens:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, func, insert, literal_column, select
 from fondation.domain.courses import CourseInfo, NewCourse, NewDocument
 from fondation.domain.errors import FondationError
 from fondation.store.database import Database
-from fondation.store.schema import courses, documents, repositories
+from fondation.store.schema import courses, documents, jobs, repositories
 
 
 class CourseNotFoundError(FondationError):
@@ -61,11 +61,23 @@ class CourseStore:
     def __init__(self, database: Database) -> None:
         self.db = database
 
-    def list(self, *, repository: str | None = None, limit: int = 100) -> list[CourseInfo]:
-        """Newest first; `repository` matches the repository's name or its canonical source."""
+    def list(
+        self,
+        *,
+        repository: str | None = None,
+        repository_id: int | None = None,
+        owner_id: int | None = None,
+        limit: int = 100,
+    ) -> list[CourseInfo]:
+        """Newest first; `repository` matches the repository's name or its canonical source; `owner_id`
+        keeps the courses of that user's jobs."""
         query = _info_query().order_by(courses.c.id.desc()).limit(limit)
         if repository is not None:
             query = query.where((repositories.c.name == repository) | (repositories.c.source == repository))
+        if repository_id is not None:
+            query = query.where(courses.c.repository_id == repository_id)
+        if owner_id is not None:
+            query = query.where(jobs.c.owner_id == owner_id)
         return self.db.read(lambda conn: [_info(row) for row in conn.execute(query).mappings()])
 
     def get(self, course_id: int) -> CourseInfo:
@@ -82,6 +94,22 @@ class CourseStore:
             raise CourseNotFoundError(f"job {job_id} has no stored course (it has not succeeded)")
         return _info(row)
 
+    def document(self, course_id: int, path: str) -> NewDocument | None:
+        query = select(
+            documents.c.path, documents.c.kind, documents.c.title, documents.c.position, documents.c.content
+        ).where(documents.c.course_id == course_id, documents.c.path == path)
+        row = self.db.read(lambda conn: conn.execute(query).mappings().first())
+        return None if row is None else NewDocument(**row)
+
+    def outline(self, course_id: int) -> list[tuple[str, str, str]]:
+        """(path, kind, title) of every document in reading order, without their content."""
+        query = (
+            select(documents.c.path, documents.c.kind, documents.c.title)
+            .where(documents.c.course_id == course_id)
+            .order_by(documents.c.position, documents.c.path)
+        )
+        return self.db.read(lambda conn: [tuple(row) for row in conn.execute(query)])
+
     def documents(self, course_id: int) -> list[NewDocument]:
         query = (
             select(documents.c.path, documents.c.kind, documents.c.title, documents.c.position, documents.c.content)
@@ -93,13 +121,18 @@ class CourseStore:
 
 def _info_query() -> Any:
     count = select(func.count()).select_from(documents).where(documents.c.course_id == courses.c.id).scalar_subquery()
-    return select(
-        courses,
-        repositories.c.name.label("repository"),
-        repositories.c.source,
-        repositories.c.web_url,
-        count.label("document_count"),
-    ).join(repositories, repositories.c.id == courses.c.repository_id)
+    return (
+        select(
+            courses,
+            repositories.c.name.label("repository"),
+            repositories.c.source,
+            repositories.c.web_url,
+            count.label("document_count"),
+            jobs.c.owner_id,
+        )
+        .join(repositories, repositories.c.id == courses.c.repository_id)
+        .join(jobs, jobs.c.id == courses.c.job_id)
+    )
 
 
 def _info(row: Any) -> CourseInfo:
@@ -118,4 +151,5 @@ def _info(row: Any) -> CourseInfo:
         quality=row["quality"] or {},
         created_at=row["created_at"],
         documents=row["document_count"],
+        owner_id=row["owner_id"],
     )

@@ -17,7 +17,7 @@ from fondation.domain.errors import SchemaOutdatedError, SchemaTooNewError
 from fondation.store.database import Database
 
 #: Every revision this code knows, oldest first. A test checks it against the Alembic scripts.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002")
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
 HEAD = KNOWN_REVISIONS[-1]
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: Arbitrary constant key for PostgreSQL's advisory lock that serialises concurrent migrators.

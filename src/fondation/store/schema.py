@@ -73,6 +73,8 @@ jobs = Table(
     Column("updated_at", Timestamp, nullable=False),
     Column("started_at", Timestamp),
     Column("finished_at", Timestamp),
+    # Who asked for the job (NULL: an operator, from the CLI). Its course belongs to the same user.
+    Column("owner_id", Id, ForeignKey("users.id", name="fk_jobs_owner")),
     CheckConstraint(f"status IN {JOB_STATUSES!r}", name="ck_jobs_status"),
     CheckConstraint("attempts >= 0 AND attempts <= max_attempts", name="ck_jobs_attempts"),
     # The claim statement walks this index in order and stops after LIMIT rows.
@@ -98,6 +100,7 @@ jobs = Table(
     ),
     Index("ix_jobs_repository", "repository_id", "id"),
     Index("ix_jobs_status_updated", "status", "updated_at"),
+    Index("ix_jobs_owner", "owner_id", "id"),
 )
 
 job_events = Table(
@@ -115,6 +118,8 @@ job_events = Table(
     Column("lease_token", BigInteger, nullable=False),
     Column("data", JSONText),
     Index("ix_job_events_job", "job_id", "id"),
+    # Windows over recent events (failures of the last day, the monitor, incident reports).
+    Index("ix_job_events_created", "created_at"),
 )
 
 workers = Table(
@@ -172,4 +177,64 @@ checkpoints = Table(
     Column("step", Text, nullable=False),
     Column("data", JSONText, nullable=False),
     Column("created_at", Timestamp, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    # NULL: no password login (a GitHub user, or an admin who has only had a one-time link so far).
+    Column("password_hash", Text),
+    Column("is_admin", Boolean, nullable=False, server_default=text("false")),
+    Column("language", String(8)),
+    Column("github_id", BigInteger, unique=True),
+    Column("github_login", Text),
+    # Encrypted with FONDATION_SECRET_KEY (Fernet); never sent to a browser.
+    Column("github_token", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # SHA-256 of the random session id the signed cookie carries: a database dump logs nobody in.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Index("ix_sessions_user", "user_id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    # `api`: a bearer token for /api/v1; `login`: a one-time login link, spent on first use.
+    Column("purpose", String(16), nullable=False),
+    Column("name", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp),
+    Column("last_used_at", Timestamp),
+    Column("revoked_at", Timestamp),
+    CheckConstraint("purpose IN ('api', 'login')", name="ck_api_tokens_purpose"),
+    Index("ix_api_tokens_user", "user_id"),
+)
+
+auth_events = Table(
+    "auth_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("user_name", String(64)),
+    Column("remote", String(64)),
+    Column("success", Boolean, nullable=False),
+    Column("detail", Text),
+    Index("ix_auth_events_recent", "kind", "created_at"),
 )

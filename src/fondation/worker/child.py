@@ -41,8 +41,17 @@ class ChildContext:
         total_steps: int | None = None,
         message: str | None = None,
         percent: float | None = None,
+        details: dict[str, int | float] | None = None,
     ) -> None:
-        self.send("progress", phase=phase, step=step, total_steps=total_steps, message=message, percent=percent)
+        self.send(
+            "progress",
+            phase=phase,
+            step=step,
+            total_steps=total_steps,
+            message=message,
+            percent=percent,
+            details=details or {},
+        )
 
     def checkpoint(self, step: str, key: str, data: Any) -> None:
         self.send("checkpoint", step=step, key=key, data=data)

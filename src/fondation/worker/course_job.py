@@ -43,10 +43,26 @@ def run(context: JobContext) -> dict[str, Any]:
     except (TypeError, ValueError, InvalidSourceError) as error:
         raise JobFailure(ErrorKind.PERMANENT, f"invalid job: {error}") from None
 
+    spent = {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+
     def progress(step: Any) -> None:
+        details = dict(spent) if options.provider != "offline" else {}
+        if step.chapter is not None:
+            details.update(chapter=step.chapter, chapters=step.chapters or 0)
         context.progress(
-            step.phase, step=step.step, total_steps=step.total_steps, message=step.message, percent=step.percent
+            step.phase,
+            step=step.step,
+            total_steps=step.total_steps,
+            message=step.message,
+            percent=step.percent,
+            details=details,
         )
+
+    def usage(provider: str, model: str, used: Any) -> None:
+        spent["input_tokens"] += used.input_tokens
+        spent["output_tokens"] += used.output_tokens
+        spent["cost_usd"] = round(spent["cost_usd"] + used.cost_usd, 6)
+        context.usage(provider, model, used.input_tokens, used.output_tokens, used.cost_usd)
 
     try:
         generation = run_generation(
@@ -57,9 +73,7 @@ def run(context: JobContext) -> dict[str, Any]:
             work_dir=context.work_dir / "source",
             progress=progress,
             cache=StepCache(known=_read_checkpoints(context.work_dir), checkpoint=context.checkpoint),
-            on_usage=lambda provider, model, usage: context.usage(
-                provider, model, usage.input_tokens, usage.output_tokens, usage.cost_usd
-            ),
+            on_usage=usage,
         )
     except ClassifiedError as error:
         raise JobFailure(error.kind, error.message) from None

@@ -45,6 +45,7 @@ class JobContext(Protocol):
         total_steps: int | None = None,
         message: str | None = None,
         percent: float | None = None,
+        details: dict[str, int | float] | None = None,
     ) -> None: ...
 
     def checkpoint(self, step: str, key: str, data: Any) -> None:

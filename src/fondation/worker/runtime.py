@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from fondation import __version__
 from fondation.config import Settings
 from fondation.domain.courses import NewCourse
-from fondation.domain.errors import DatabaseError, LeaseLostError
+from fondation.domain.errors import ConfigError, DatabaseError, LeaseLostError
 from fondation.domain.jobs import ErrorKind, Job, JobStatus, Lease, Progress
 from fondation.domain.secrets import mask_secrets
 from fondation.logs import get_logger
@@ -47,6 +47,7 @@ from fondation.worker.metrics import WorkerMetrics
 from fondation.worker.protocol import JobSpec
 
 if TYPE_CHECKING:
+    from fondation.accounts import Accounts
     from fondation.worker.wakeup import PgListener
 
 MB = 1024 * 1024
@@ -152,6 +153,7 @@ class Worker:
             else None
         )
         self._db_probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-db")
+        self._accounts: Accounts | None = None  # created on the first job that has an owner
         self.queue.add_enqueue_listener(self.wake.set)
 
     # ------------------------------------------------------------------ lifecycle
@@ -321,7 +323,7 @@ class Worker:
                 handler=self.settings.job_handler,
                 worker_id=self.id,
             )
-            attempt.child = ChildProcess(spec)
+            attempt.child = ChildProcess(spec, env=self._child_env(attempt))
             attempt.log.info("job started", source=job.source, pid=attempt.child.pid)
             if attempt.kill_reason:  # canceled or stopped while the child was starting
                 attempt.child.kill()
@@ -347,6 +349,39 @@ class Worker:
                     self.metrics.active.set(len(self._attempts))
                 attempt.done.set()
                 self.wake.set()
+
+    def _child_env(self, attempt: Attempt) -> dict[str, str] | None:
+        """The child's environment: this worker's, with the git token replaced by the job owner's own.
+
+        A user's job clones with that user's GitHub token (sent only to FONDATION_GIT_TOKEN_HOSTS) and
+        never with the operator's FONDATION_GIT_TOKEN: otherwise any user could have courses made of
+        the private repositories the operator's token can read. None (inherit unchanged) for an
+        operator's job. A token that cannot be read (database down, FONDATION_SECRET_KEY changed) is
+        logged, never shown, and the job runs without one: a public repository still clones, a private
+        one fails with kind `auth`, which tells the user what to fix.
+        """
+        owner_id = attempt.lease.job.owner_id
+        if owner_id is None:
+            return None
+        try:
+            with self._lock:
+                if self._accounts is None:
+                    from fondation.accounts import Accounts  # argon2, cryptography: only once a job has an owner
+
+                    self._accounts = Accounts(self.db, self.settings)
+                accounts = self._accounts
+            token = accounts.github_token(owner_id)
+        except (DatabaseError, ConfigError, OSError) as error:
+            attempt.log.warning(
+                "the owner's GitHub token could not be read: running without it",
+                owner_id=owner_id,
+                error=mask_secrets(str(error)),
+            )
+            token = None
+        env = {name: value for name, value in os.environ.items() if name not in _GIT_TOKEN_VARIABLES}
+        # Set even when empty: an environment variable wins over a FONDATION_ENV_FILE the child might read.
+        env["FONDATION_GIT_TOKEN"] = token or ""
+        return env
 
     def _hand_over_checkpoints(self, attempt: Attempt) -> None:
         """Give the child the step outputs it may reuse (this job's earlier attempts', the repository's
@@ -399,6 +434,7 @@ class Worker:
                 total_steps=message.get("total_steps"),
                 message=mask_secrets(str(message["message"])) if message.get("message") else None,
                 percent=message.get("percent"),
+                details=dict(message.get("details") or {}),
             )
         except (TypeError, ValueError) as error:
             attempt.log.warning("ignored malformed progress from the job", error=str(error))
@@ -671,6 +707,10 @@ class Worker:
             figures = {"worker_rss_mb": round(report.worker_rss_mb), "limit_mb": report.worker_memory_mb}
             ok, reason = report.memory_ok, report.reasons[-1] if not report.memory_ok else None
         return {"status": "ok", **figures} if ok else {"status": "degraded", "detail": reason, **figures}
+
+
+#: Every variable the child's settings could take a git token from (see `Settings.git_token`).
+_GIT_TOKEN_VARIABLES = frozenset({"FONDATION_GIT_TOKEN", "GITHUB_TOKEN"})
 
 
 def _error_kind(value: Any) -> ErrorKind:

@@ -1,0 +1,278 @@
+"""The JSON API's request and response bodies: the OpenAPI schema is generated from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from fondation.domain.courses import CourseInfo
+from fondation.domain.jobs import Job, JobEvent
+from fondation.domain.users import User
+from fondation.queue.workers import WorkerInfo
+from fondation.store.repositories import RepositoryInfo
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers itself: one sentence saying what is wrong and what to do."""
+
+    detail: str
+
+
+class JobCreate(BaseModel):
+    source: str = Field(min_length=1, max_length=2000, description="A git URL, owner/repo, or (admins) a local path.")
+    ref: str | None = Field(default=None, max_length=256, description="Branch, tag or commit.")
+    language: Literal["en", "fr"] = "en"
+    provider: Literal["offline", "claude-cli", "anthropic", "openai"] | None = None
+    max_chapters: int = Field(default=10, ge=1, le=50)
+    force: bool = Field(default=False, description="Queue a new job even if one is active for the same request.")
+
+
+class JobOut(BaseModel):
+    id: int
+    repository_id: int
+    source: str
+    ref: str | None
+    options: dict[str, Any]
+    status: str
+    attempts: int
+    max_attempts: int
+    worker_id: str | None
+    cancel_requested: bool
+    phase: str | None
+    step: int | None
+    total_steps: int | None
+    message: str | None
+    percent: float | None
+    error_kind: str | None
+    error_message: str | None
+    result: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    owner_id: int | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls(
+            id=job.id,
+            repository_id=job.repository_id,
+            source=job.source,
+            ref=job.ref,
+            options=job.options,
+            status=job.status.value,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            worker_id=job.worker_id,
+            cancel_requested=job.cancel_requested,
+            phase=job.phase,
+            step=job.step,
+            total_steps=job.total_steps,
+            message=job.message,
+            percent=job.percent,
+            error_kind=job.error_kind.value if job.error_kind else None,
+            error_message=job.error_message,
+            result=job.result,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            owner_id=job.owner_id,
+        )
+
+
+class JobCreated(BaseModel):
+    job: JobOut
+    created: bool = Field(description="False when an active job already stood for the same request.")
+
+
+class EventOut(BaseModel):
+    id: int
+    job_id: int
+    created_at: datetime
+    kind: str
+    from_status: str | None
+    to_status: str | None
+    actor: str
+    reason: str | None
+    attempt: int
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: JobEvent) -> EventOut:
+        return cls(
+            id=event.id,
+            job_id=event.job_id,
+            created_at=event.created_at,
+            kind=event.kind.value,
+            from_status=event.from_status.value if event.from_status else None,
+            to_status=event.to_status.value if event.to_status else None,
+            actor=event.actor,
+            reason=event.reason,
+            attempt=event.attempt,
+            data=event.data,
+        )
+
+
+class RepositoryOut(BaseModel):
+    id: int
+    source: str
+    kind: str
+    name: str
+    web_url: str | None
+    latest_job_id: int | None
+    latest_status: str | None
+    latest_percent: float | None
+    courses: int
+    latest_course_id: int | None
+
+    @classmethod
+    def of(cls, info: RepositoryInfo) -> RepositoryOut:
+        return cls(
+            id=info.id,
+            source=info.source,
+            kind=info.kind,
+            name=info.name,
+            web_url=info.web_url,
+            latest_job_id=info.latest_job_id,
+            latest_status=info.latest_status,
+            latest_percent=info.latest_percent,
+            courses=info.courses,
+            latest_course_id=info.latest_course_id,
+        )
+
+
+class GitHubRepositoryOut(BaseModel):
+    full_name: str
+    private: bool
+    html_url: str
+    default_branch: str | None
+    description: str | None
+
+
+class CourseOut(BaseModel):
+    id: int
+    job_id: int
+    repository_id: int
+    repository: str
+    source: str
+    web_url: str | None
+    commit_sha: str | None
+    language: str
+    title: str
+    provider: str
+    options: dict[str, Any]
+    quality: dict[str, Any]
+    created_at: datetime
+    documents: int
+
+    @classmethod
+    def of(cls, course: CourseInfo) -> CourseOut:
+        return cls(
+            id=course.id,
+            job_id=course.job_id,
+            repository_id=course.repository_id,
+            repository=course.repository,
+            source=course.source,
+            web_url=course.web_url,
+            commit_sha=course.commit_sha,
+            language=course.language,
+            title=course.title,
+            provider=course.provider,
+            options=course.options,
+            quality=course.quality,
+            created_at=course.created_at,
+            documents=course.documents,
+        )
+
+
+class DocumentSummary(BaseModel):
+    path: str
+    kind: str
+    title: str
+
+
+class DocumentOut(DocumentSummary):
+    content: str = Field(description="The page's markdown, as generated (render it sanitised).")
+
+
+class WorkerOut(BaseModel):
+    id: str
+    hostname: str
+    pid: int
+    version: str
+    status: str
+    state: Literal["up", "down"]
+    concurrency: int
+    active_jobs: int
+    started_at: datetime
+    last_seen_at: datetime
+
+    @classmethod
+    def of(cls, info: WorkerInfo, *, up: bool) -> WorkerOut:
+        return cls(
+            id=info.id,
+            hostname=info.hostname,
+            pid=info.pid,
+            version=info.version,
+            status=info.status,
+            state="up" if up else "down",
+            concurrency=info.concurrency,
+            active_jobs=info.active_jobs,
+            started_at=info.started_at,
+            last_seen_at=info.last_seen_at,
+        )
+
+
+class FailureOut(BaseModel):
+    kind: str
+    count: int
+
+
+class QueueOut(BaseModel):
+    counts: dict[str, int]
+    oldest_pending_seconds: float
+    stuck: list[JobOut]
+    failures_last_24h: list[FailureOut]
+
+
+class RequeueRequest(BaseModel):
+    status: Literal["running", "failed", "dead"] = "running"
+    force: bool = Field(default=False, description="Also take running jobs whose worker may still be alive.")
+
+
+class MovedJobs(BaseModel):
+    count: int
+    jobs: list[JobOut]
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    is_admin: bool
+    language: str | None
+    has_password: bool
+    github_login: str | None
+    has_github_token: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id,
+            name=user.name,
+            is_admin=user.is_admin,
+            language=user.language,
+            has_password=user.has_password,
+            github_login=user.github_login,
+            has_github_token=user.has_github_token,
+            created_at=user.created_at,
+        )
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unhealthy"]
+    database: str
+    version: str
