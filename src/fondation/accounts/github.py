@@ -1,19 +1,18 @@
 """GitHub as an identity provider and a repository lister: OAuth sign-in, the user, their repositories.
 
-The OAuth dance goes through authlib's client; the REST calls are plain httpx with the token in the
-Authorization header. Nothing here stores a token or returns it to a caller that would show it:
-`fondation.accounts.service` encrypts it straight away.
+The OAuth dance goes through authlib's client (built on httpx2, loaded only when a sign-in happens);
+the REST calls are plain httpx2 with the token in the Authorization header, sent to the API's own
+host only (a `Link` page URL pointing elsewhere is refused). Nothing here stores a token or returns it
+to a caller that would show it: `fondation.accounts.service` encrypts it straight away.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import httpx2
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import OAuth2Client
 
 from fondation.domain.errors import ClassifiedError
 from fondation.domain.jobs import ErrorKind
@@ -21,7 +20,7 @@ from fondation.domain.secrets import mask_secrets
 
 #: Scope asked for at sign-in: the user's identity and read access to their private repositories.
 SCOPE = "read:user repo"
-#: Seconds; a plain number, because authlib's client is an httpx2 one and refuses httpx's `Timeout`.
+#: Seconds for every call to GitHub.
 _TIMEOUT = 15.0
 #: Repositories are listed 100 per page; a user with more than this many pages is cut off here.
 MAX_REPOSITORY_PAGES = 100
@@ -67,6 +66,8 @@ class GitHubOAuth:
     """The authorization-code flow for one OAuth app."""
 
     def __init__(self, endpoints: GitHubEndpoints, client_id: str, client_secret: str, redirect_uri: str) -> None:
+        from authlib.integrations.httpx_client import OAuth2Client  # its import costs every other command
+
         self.endpoints = endpoints
         self._client = OAuth2Client(
             client_id=client_id,
@@ -85,6 +86,8 @@ class GitHubOAuth:
 
     def exchange(self, code: str) -> str:
         """The access token for an authorization code, or a `GitHubError` saying why not."""
+        from authlib.integrations.base_client.errors import OAuthError
+
         try:
             token = self._client.fetch_token(self.endpoints.token_url, code=code)
         except OAuthError as error:  # GitHub answers 200 with {"error": ...} for a bad or used code
@@ -102,8 +105,9 @@ class GitHubOAuth:
 class GitHubApi:
     """REST calls made with one user's token."""
 
-    def __init__(self, endpoints: GitHubEndpoints, token: str, *, transport: httpx.BaseTransport | None = None) -> None:
-        self._client = httpx.Client(
+    def __init__(self, endpoints: GitHubEndpoints, token: str) -> None:
+        self._api = urlsplit(endpoints.api_url)
+        self._client = httpx2.Client(
             base_url=endpoints.api_url,
             headers={
                 "Authorization": f"Bearer {token}",
@@ -112,7 +116,6 @@ class GitHubApi:
                 "User-Agent": "fondation",
             },
             timeout=_TIMEOUT,
-            transport=transport,
             trust_env=False,
             follow_redirects=False,
         )
@@ -143,15 +146,19 @@ class GitHubApi:
                 raise GitHubError(ErrorKind.TRANSIENT, "GitHub's /user/repos answer is not a list")
             found.extend(_repository(item) for item in page if isinstance(item, dict) and "full_name" in item)
             url = response.links.get("next", {}).get("url")
+            if url is not None and urlsplit(url)[:2] != self._api[:2]:
+                raise GitHubError(ErrorKind.TRANSIENT, f"GitHub's next page is on another host: {urlsplit(url).netloc}")
         return found
 
-    def _get(self, url: str) -> httpx.Response:
+    def _get(self, url: str) -> httpx2.Response:
         try:
             response = self._client.get(url)
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
             raise GitHubError(ErrorKind.TRANSIENT, f"GitHub could not be reached: {mask_secrets(str(error))}") from None
         if response.status_code == 401:
             raise GitHubError(ErrorKind.AUTH, "GitHub refused the token (401): it is wrong, expired or revoked")
+        if response.status_code in (403, 429) and response.headers.get("x-ratelimit-remaining") == "0":
+            raise GitHubError(ErrorKind.TRANSIENT, "GitHub's rate limit for this token is spent: try again later")
         if response.status_code >= 400:
             raise GitHubError(
                 ErrorKind.TRANSIENT if response.status_code >= 500 else ErrorKind.PERMANENT,

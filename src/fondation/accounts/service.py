@@ -127,7 +127,8 @@ class Accounts:
         for (failures, oldest), allowed, who in checks:
             if failures >= allowed and oldest is not None:
                 retry_after = max(1, int((oldest + window - utcnow()).total_seconds()) + 1)
-                self.store.record("login", user_name=name, remote=remote, success=False, detail="rate limited")
+                # Not a "login" failure: refused attempts must not push the announced retry time further.
+                self.store.record("login_refused", user_name=name, remote=remote, success=False, detail="rate limited")
                 raise RateLimitedError(
                     f"too many failed logins for {who}: try again in {retry_after} s", retry_after=retry_after
                 )
@@ -259,7 +260,9 @@ class Accounts:
         user = self.user(name)
         token = self.github_token(user.id)
         if token is None:
-            raise AccountError(f"user {name!r} has no GitHub token (set one with `users github-token {name} --set`)")
+            raise AccountError(
+                f"user {name!r} has no GitHub token (set one with `fondation users github-token {name} --set`)"
+            )
         with GitHubApi(self.github, token) as api:
             return api.user()
 

@@ -14,6 +14,7 @@ import typer
 
 from fondation.cli.output import say
 from fondation.config import Settings, load_settings
+from fondation.domain.errors import FondationError
 from fondation.logs import configure_logging
 
 HostOption = Annotated[str | None, typer.Option(help="Address to listen on (default FONDATION_WEB_HOST, 127.0.0.1).")]
@@ -92,12 +93,25 @@ def up(
         say("No user exists yet: create one with `fondation users add NAME --admin`.")
     worker = Worker(settings, concurrency=concurrency, serve_health=True)
     context.queue.add_enqueue_listener(worker.wake.set)  # a job submitted here starts at once
-    thread = threading.Thread(target=worker.run, name="embedded-worker", daemon=True)
-    thread.start()
     server = _server(settings, app)
+    failure: list[BaseException] = []
+
+    def run_worker() -> None:
+        """A worker that cannot start (its health port taken, its id in use) stops the web app too:
+        a site that accepts jobs nobody will run is worse than a clear error."""
+        try:
+            worker.run()
+        except BaseException as error:  # reported below, once the server has stopped
+            failure.append(error)
+            server.should_exit = True  # type: ignore[attr-defined]
+
+    thread = threading.Thread(target=run_worker, name="embedded-worker", daemon=True)
+    thread.start()
     say(f"Fondation is up on {settings.effective_public_url} with an embedded worker (Ctrl-C stops both)")
     try:
         server.run()  # type: ignore[attr-defined]
     finally:
         worker.request_stop()
         thread.join(timeout=settings.shutdown_grace_seconds + 10)
+    if failure:
+        raise FondationError(f"the embedded worker stopped: {failure[0]}")

@@ -140,8 +140,8 @@ def token(
         before = {info.id for info in accounts.store.tokens(user.id)}
         value = accounts.issue_api_token(name, label)
         new = [info.id for info in accounts.store.tokens(user.id) if info.id not in before]
-    number = f" {new[0]}" if len(new) == 1 else ""
-    say(f"API token{number} for {name}, shown this once (it cannot be shown again; revoke it with `users revoke`):")
+    revoke_it = f"fondation users revoke {name}" + (f" --token-id {new[0]}" if len(new) == 1 else "")
+    say(f"API token for {name}, shown this once: it cannot be shown again (`{revoke_it}` revokes it)")
     typer.echo(value)
 
 

@@ -53,7 +53,16 @@ _STATE = {**_SEEN, 409: {"model": ErrorBody, "description": "The job is in a sta
 #: Database ids: positive 64-bit integers (a larger number cannot name anything, and is refused as such).
 Id = Annotated[int, Path(ge=1, le=2**62)]
 
-router = APIRouter(prefix="/api/v1", tags=["api"], responses={403: {"model": ErrorBody, "description": "CSRF."}})
+#: What any route may answer: 400 for a body that cannot be read (not UTF-8) or a request the app refuses
+#: (`FondationError`), 403 for a session request without its CSRF token.
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["api"],
+    responses={
+        400: {"model": ErrorBody, "description": "The body cannot be read, or the request cannot be done."},
+        403: {"model": ErrorBody, "description": "CSRF."},
+    },
+)
 
 
 # ---------------------------------------------------------------------- jobs
@@ -227,7 +236,8 @@ def list_documents(course_id: Id, principal: ApiUser, context: Context) -> list[
 @router.get("/courses/{course_id}/documents/{path:path}", response_model=DocumentOut, responses=_SEEN)
 def get_document(course_id: Id, path: str, principal: ApiUser, context: Context) -> DocumentOut:
     visible_course(context, principal.user, course_id)
-    document = context.courses.document(course_id, path)
+    # No document path holds NUL, and PostgreSQL refuses it in a query (a 503 instead of this 404).
+    document = None if "\x00" in path else context.courses.document(course_id, path)
     if document is None:
         raise HTTPException(404, f"course {course_id} has no document {path!r}")
     return DocumentOut(path=document.path, kind=document.kind, title=document.title, content=document.content)

@@ -6,12 +6,15 @@ PostgreSQL, provided they share `FONDATION_SECRET_KEY`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -157,6 +160,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         return render(
             request, "error.html", status_code=error.status_code, message_key=key or "error.title", message=message
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> Response:
+        # FastAPI's own handler echoes each input back, and fails (500) on a lone surrogate such as the
+        # JSON string "\ud800", which UTF-8 cannot encode: ASCII-escaped JSON carries any input.
+        body = json.dumps({"detail": jsonable_encoder(error.errors())}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
 
     @app.exception_handler(DatabaseError)
     async def database_error(request: Request, error: DatabaseError) -> Response:

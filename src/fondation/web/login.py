@@ -92,6 +92,8 @@ def login(
     if not check_login_csrf(request, csrf_token):
         return _login_form(request, context, error="The form expired: please log in again.", status_code=403)
     remote = request.client.host if request.client else None
+    if "\x00" in name:  # no user name holds NUL, and PostgreSQL refuses it in a query (503 instead of 401)
+        return _login_form(request, context, error="login.failed", status_code=401)
     try:
         user = context.accounts.authenticate(name.strip(), password, remote=remote)
     except RateLimitedError as error:
