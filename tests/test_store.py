@@ -69,12 +69,37 @@ def test_concurrent_first_use_migrates_once(empty_database_url: str) -> None:
         assert pool.map(_open, [empty_database_url] * 4) == ["current"] * 4
 
 
-def test_newer_schema_is_refused(database: Database, database_url: str) -> None:
+def _migrated_by_a_newer_release(database: Database, compatible_from: str) -> None:
+    """What a future release's migration leaves: its revision, and the oldest code revision it still serves."""
     database.write(lambda conn: conn.execute(text("UPDATE alembic_version SET version_num = '9999'")))
+    database.write(
+        lambda conn: conn.execute(
+            text("UPDATE system_state SET value = :value WHERE key = 'compatible_from'"),
+            {"value": f'"{compatible_from}"'},
+        )
+    )
+
+
+def test_newer_schema_is_refused(database: Database, database_url: str) -> None:
+    _migrated_by_a_newer_release(database, "9998")  # a release that broke compatibility with this one
     with pytest.raises(SchemaTooNewError, match="revision 9999, newer than this Fondation"):
         open_database(database_url)
     with pytest.raises(SchemaTooNewError):
         migrations_runner.migrate(Database(database_url))
+
+
+def test_a_rollback_runs_on_a_schema_a_newer_release_declared_compatible(database: Database, database_url: str) -> None:
+    """Migrations are additive: after an upgrade is rolled back, the older code keeps running."""
+    _migrated_by_a_newer_release(database, KNOWN_REVISIONS[-1])
+    rolled_back = open_database(database_url)
+    try:
+        assert schema_status(rolled_back).state == "compatible"
+        assert migrations_runner.migrate(rolled_back).current == "9999"  # nothing to do, nothing refused
+        queue = JobQueue(rolled_back)
+        queue.enqueue(source("o/r"))
+        assert len(queue.claim("w1", lease_seconds=30)) == 1
+    finally:
+        rolled_back.dispose()
 
 
 def test_older_schema_asks_for_migrate(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

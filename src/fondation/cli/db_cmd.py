@@ -14,6 +14,7 @@ _STATE_HINTS = {
     "empty": "no schema yet: the first command that needs it creates it, or run `fondation db migrate`",
     "current": "up to date",
     "outdated": "older than this Fondation: run `fondation db migrate`",
+    "compatible": "migrated by a newer Fondation whose changes this one can run on (a rollback)",
     "too_new": "newer than this Fondation: upgrade Fondation before using this database",
 }
 

@@ -35,6 +35,7 @@ from fondation.queue.sql import JOB_SELECT, HolderWrite, QueueStatements
 from fondation.store.courses import insert_course
 from fondation.store.database import Database
 from fondation.store.schema import checkpoints, job_events, jobs
+from fondation.store.system_state import CLAIMS_PAUSED, StateEntry, SystemState
 from fondation.store.types import canonical_json
 
 _MAX_MESSAGE = 2000
@@ -213,6 +214,20 @@ class JobQueue:
             for listener in self._enqueue_listeners:
                 listener()
         return result
+
+    # ------------------------------------------------------------------ the pause switch
+
+    def pause(self, *, actor: str, reason: str) -> None:
+        """Stop every worker from claiming (running jobs go on); `resume` lifts it. Idempotent."""
+        SystemState(self.db).set(CLAIMS_PAUSED, {"reason": reason}, by=actor)
+
+    def resume(self) -> bool:
+        """Let workers claim again; False when the queue was not paused."""
+        return SystemState(self.db).delete(CLAIMS_PAUSED)
+
+    def pause_state(self) -> StateEntry | None:
+        """Who paused the queue, when and why; None while workers may claim."""
+        return SystemState(self.db).get(CLAIMS_PAUSED)
 
     def add_enqueue_listener(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each enqueue through this instance (wakes a worker in the same process)."""

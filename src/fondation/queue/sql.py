@@ -36,6 +36,8 @@ _EVENT_COLUMNS = "job_id, created_at, kind, from_status, to_status, actor, reaso
 _HOLDER = "COALESCE(NULLIF(worker_id, ''), 'unknown')"
 _READY_ORDER = "priority DESC, run_at, id"
 _RESET_PROGRESS = "phase = NULL, step = NULL, total_steps = NULL, message = NULL, percent = NULL"
+#: No worker claims while an operator has paused the queue (a `system_state` row, one primary-key probe).
+_NOT_PAUSED = "NOT EXISTS (SELECT 1 FROM system_state WHERE key = 'claims_paused')"
 #: PostgreSQL channel notified (on commit) when a job is enqueued; workers may LISTEN instead of polling.
 NOTIFY_CHANNEL = "fondation_jobs"
 #: PostgreSQL channel notified with a job id when a running job's cancel is requested.
@@ -311,7 +313,7 @@ def _pg_claim(db: Database) -> PgClaim:
     sql = f"""
         WITH ready AS (
             SELECT id, status AS from_status FROM jobs
-            WHERE {READY_PREDICATE} AND run_at <= {now}
+            WHERE {READY_PREDICATE} AND run_at <= {now} AND {_NOT_PAUSED}
             ORDER BY {_READY_ORDER}
             LIMIT :limit
             FOR UPDATE SKIP LOCKED
@@ -334,7 +336,7 @@ def _sqlite_claim(db: Database) -> SqliteClaim:
     # each claim (cost linear in the backlog); INDEXED BY makes it walk ix_jobs_ready.
     ready = (
         f"SELECT id, status FROM jobs INDEXED BY ix_jobs_ready WHERE {READY_PREDICATE} AND run_at <= {now} "
-        f"ORDER BY {_READY_ORDER} LIMIT :limit"
+        f"AND {_NOT_PAUSED} ORDER BY {_READY_ORDER} LIMIT :limit"
     )
     update = (
         f"UPDATE jobs SET {_CLAIM_SET.format(lease_until=db.dialect.now_plus('lease'), now=now)} WHERE id = :id "

@@ -3,7 +3,9 @@
 Checking the revision is one small query and does not import Alembic; Alembic is loaded only when a
 migration actually runs. An empty database is migrated on first use; a database behind this code is
 refused with the command that upgrades it (so a rolling upgrade never changes the schema under older
-workers by surprise); a database ahead of this code is refused outright.
+workers by surprise). A database ahead of this code is used when its migrations declare that this
+code still works against it (`system_state.compatible_from`: migrations are additive, so a rollback to
+the previous release keeps running); otherwise it is refused.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class SchemaStatus:
 
     current: str | None
     head: str
-    state: str  # "empty", "current", "outdated" or "too_new"
+    state: str  # "empty", "current", "outdated", "compatible" (ahead, but declared usable) or "too_new"
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -47,9 +49,23 @@ def _state(current: str | None) -> str:
     return "outdated" if current in KNOWN_REVISIONS else "too_new"
 
 
+def _compatible_from(conn: Connection) -> str | None:
+    """What the database's newest migration declared: the oldest code revision that works against it."""
+    if not inspect(conn).has_table("system_state"):
+        return None
+    value = conn.execute(text("SELECT value FROM system_state WHERE key = 'compatible_from'")).scalar()
+    return value.strip('"') if isinstance(value, str) else None
+
+
 def schema_status(database: Database) -> SchemaStatus:
-    current = database.read(current_revision)
-    return SchemaStatus(current=current, head=HEAD, state=_state(current))
+    def read(conn: Connection) -> SchemaStatus:
+        current = current_revision(conn)
+        state = _state(current)
+        if state == "too_new" and _compatible_from(conn) in KNOWN_REVISIONS:
+            state = "compatible"
+        return SchemaStatus(current=current, head=HEAD, state=state)
+
+    return database.read(read)
 
 
 def _refuse(status: SchemaStatus, database: Database) -> None:
@@ -87,6 +103,8 @@ def migrate(database: Database) -> SchemaStatus:
         if current == HEAD:
             return
         if _state(current) == "too_new":
+            if _compatible_from(conn) in KNOWN_REVISIONS:
+                return  # ahead of this code but usable: a newer release migrated it, nothing to do here
             _refuse(SchemaStatus(current, HEAD, "too_new"), database)
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -179,6 +179,17 @@ checkpoints = Table(
     Column("created_at", Timestamp, nullable=False),
 )
 
+#: Database-wide switches and facts, one row per key: `claims_paused` (present while workers must not
+#: claim), `compatible_from` (the oldest code revision that still works against this schema).
+system_state = Table(
+    "system_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSONText, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("updated_by", Text, nullable=False),
+)
+
 users = Table(
     "users",
     metadata,

@@ -1,5 +1,6 @@
 """Accounts: users, sessions, API tokens and one-time login links, the auth event log, and job owners;
-an index on job_events.created_at for windows over recent events.
+an index on job_events.created_at for windows over recent events; system_state (the claim pause, and
+the oldest code revision that still works against this schema, so a rollback can tell).
 
 Additive only (new tables, one nullable column): the previous release keeps working against a
 database migrated to this revision, so a rollback needs no downgrade.
@@ -25,7 +26,26 @@ def _timestamp(name: str, *, nullable: bool = False) -> sa.Column:
     return sa.Column(name, fondation.store.types.Timestamp(timezone=True), nullable=nullable)
 
 
+#: The oldest revision whose code still works against this schema: every change here is additive.
+COMPATIBLE_FROM = "0002"
+
+
 def upgrade() -> None:
+    op.create_table(
+        "system_state",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", fondation.store.types.JSONText(), nullable=False),
+        _timestamp("updated_at"),
+        sa.Column("updated_by", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    op.execute(
+        sa.text(
+            "INSERT INTO system_state (key, value, updated_at, updated_by) VALUES ('compatible_from', :value, "
+            + ("((julianday('now') - 2440587.5) * 86400.0)" if op.get_bind().dialect.name == "sqlite" else "now()")
+            + ", 'migration 0003')"
+        ).bindparams(value=f'"{COMPATIBLE_FROM}"')
+    )
     op.create_table(
         "users",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
@@ -105,3 +125,4 @@ def downgrade() -> None:
     op.drop_table("api_tokens")
     op.drop_table("sessions")
     op.drop_table("users")
+    op.drop_table("system_state")
