@@ -26,7 +26,8 @@ install-test: $(VENV)/.installed-test assets
 assets:
 	@scripts/fetch-assets.sh
 
-## PostgreSQL server, git and Chromium from the Debian packages, when missing (needs root).
+## PostgreSQL server, git, Node.js, Chromium and deploy/'s validators (systemd-analyze, promtool, logrotate)
+## from the Debian packages, when missing (needs root).
 system-deps:
 	@scripts/install-system-deps.sh
 

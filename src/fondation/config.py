@@ -36,6 +36,11 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir / 'fondation.db'}"
 
 
+def default_backup_dir() -> Path:
+    """`backups` in the user's data directory, beside the embedded database."""
+    return Path(platformdirs.user_data_dir("fondation", appauthor=False)) / "backups"
+
+
 def mask_url_password(url: str) -> str:
     """Replace the password of a database URL by a mask, so the URL can be shown or logged."""
     parts = urlsplit(url)
@@ -85,6 +90,11 @@ class Settings(BaseSettings):
     job_handler: str = Field(default="fondation.worker.course_job:run", validation_alias=_env("JOB_HANDLER"))
     sqlite_busy_timeout_ms: int = Field(default=30_000, validation_alias=_env("SQLITE_BUSY_TIMEOUT"))
     sqlite_synchronous: str = Field(default="FULL", validation_alias=_env("SQLITE_SYNCHRONOUS"))
+    #: Where `fondation backup create` writes its archives, and how many of the newest it keeps there (0: all).
+    backup_dir: Path = Field(default_factory=default_backup_dir, validation_alias=_env("BACKUP_DIR"))
+    backup_keep: int = Field(default=7, validation_alias=_env("BACKUP_KEEP"))
+    #: The folder of pg_dump and pg_restore; empty: the newest /usr/lib/postgresql/*/bin, else the PATH.
+    pg_bin: str = Field(default="", validation_alias=_env("PG_BIN", "PG_BIN"))
     #: Whether local directories and archives may be submitted (turn off where users are not trusted).
     allow_local_sources: bool = Field(default=True, validation_alias=_env("ALLOW_LOCAL_SOURCES"))
     #: The host that `owner/repo` shorthand means (a GitHub Enterprise host where there is one).
@@ -116,6 +126,10 @@ class Settings(BaseSettings):
     llm_prices: str = Field(default="", validation_alias=_env("LLM_PRICES"))
     claude_command: str = Field(default="claude", validation_alias=_env("CLAUDE_COMMAND"))
     claude_config_dir: Path = Field(default=Path("/srv/claude-creds"), validation_alias=_env("CLAUDE_CONFIG_DIR"))
+    #: Where `fondation claude backup` writes its archives (the last 5 are kept) and `restore latest` reads.
+    claude_backup_dir: Path = Field(
+        default=Path("/srv/backups/claude-creds"), validation_alias=_env("CLAUDE_BACKUP_DIR")
+    )
     claude_max_turns: int = Field(default=12, validation_alias=_env("CLAUDE_MAX_TURNS"))
     claude_oauth_token: SecretStr | None = Field(
         default=None, validation_alias=_env("CLAUDE_OAUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")
@@ -129,6 +143,8 @@ class Settings(BaseSettings):
     #: Signs session cookies and encrypts stored GitHub tokens. Unset: a random key kept in the data
     #: directory, which is fine on one machine; processes that share a database must share this key.
     secret_key: SecretStr | None = Field(default=None, validation_alias=_env("SECRET_KEY"))
+    #: The key being replaced, read only by `fondation security rotate-key` (or give it with --old-key-stdin).
+    old_secret_key: SecretStr | None = Field(default=None, validation_alias=_env("OLD_SECRET_KEY"))
     web_host: str = Field(default="127.0.0.1", validation_alias=_env("WEB_HOST"))
     web_port: int = Field(default=8000, validation_alias=_env("WEB_PORT"))
     #: The address users reach the web app at (behind a proxy: its https URL). Decides the Secure
@@ -145,6 +161,16 @@ class Settings(BaseSettings):
     #: GitHub's web and API base URLs; empty: derived from GITHUB_HOST (github.com, or GitHub Enterprise).
     github_url: str = Field(default="", validation_alias=_env("GITHUB_URL"))
     github_api_url: str = Field(default="", validation_alias=_env("GITHUB_API_URL"))
+    #: `fondation monitor`'s thresholds. Jobs waiting longer than STUCK_AFTER while a live worker has a free
+    #: slot mean the queue is stuck (P1); an attempt running longer than SLOW_AFTER is slow (P3).
+    monitor_stuck_after_seconds: float = Field(default=600.0, validation_alias=_env("MONITOR_STUCK_AFTER"))
+    monitor_slow_after_seconds: float = Field(default=1800.0, validation_alias=_env("MONITOR_SLOW_AFTER"))
+    #: The share of attempts ending badly over 15 minutes above which the error rate is high (P2), once at
+    #: least ERROR_MIN_ATTEMPTS attempts ended (one failure out of one is no rate worth a page).
+    monitor_error_rate: float = Field(default=0.5, validation_alias=_env("MONITOR_ERROR_RATE"))
+    monitor_error_min_attempts: int = Field(default=5, validation_alias=_env("MONITOR_ERROR_MIN_ATTEMPTS"))
+    #: This machine's memory use, in percent, from which memory is near its limit (P2).
+    monitor_memory_percent: float = Field(default=90.0, validation_alias=_env("MONITOR_MEMORY_PERCENT"))
 
     @field_validator("database_url")
     @classmethod
@@ -228,7 +254,28 @@ class Settings(BaseSettings):
             raise ValueError(f"must not be negative (0 disables the check), got {value}")
         return value
 
-    @field_validator("max_concurrent_jobs", "max_attempts")
+    @field_validator("backup_keep")
+    @classmethod
+    def _keep_count(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"must not be negative (0 keeps every backup), got {value}")
+        return value
+
+    @field_validator("monitor_error_rate")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0 < value <= 1:
+            raise ValueError(f"must be a fraction above 0 and at most 1 (0.5 means half the attempts), got {value}")
+        return value
+
+    @field_validator("monitor_memory_percent")
+    @classmethod
+    def _percent(cls, value: float) -> float:
+        if not 0 < value <= 100:
+            raise ValueError(f"must be a percentage above 0 and at most 100, got {value}")
+        return value
+
+    @field_validator("max_concurrent_jobs", "max_attempts", "monitor_error_min_attempts")
     @classmethod
     def _at_least_one(cls, value: int) -> int:
         if value < 1:
@@ -260,6 +307,8 @@ class Settings(BaseSettings):
         "session_hours",
         "login_max_failures",
         "login_window_seconds",
+        "monitor_stuck_after_seconds",
+        "monitor_slow_after_seconds",
     )
     @classmethod
     def _positive(cls, value: float) -> float:

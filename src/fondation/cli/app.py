@@ -13,6 +13,9 @@ from typing import Annotated
 import typer
 
 from fondation import __version__
+from fondation.cli.audit_cmd import audit_app
+from fondation.cli.backup_cmd import backup_app
+from fondation.cli.claude_cmd import claude_app
 from fondation.cli.common import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -22,9 +25,14 @@ from fondation.cli.common import (
 from fondation.cli.config_cmd import config_app
 from fondation.cli.courses_cmd import check_course, courses_app, export
 from fondation.cli.db_cmd import db_app
+from fondation.cli.doctor_cmd import doctor
 from fondation.cli.generate_cmd import generate
+from fondation.cli.incident_cmd import incident_app
 from fondation.cli.jobs_cmd import jobs_app
 from fondation.cli.map_cmd import map_command
+from fondation.cli.monitor_cmd import monitor
+from fondation.cli.queue_cmd import queue_app
+from fondation.cli.security_cmd import security_app
 from fondation.cli.serve_cmd import serve, up
 from fondation.cli.submit_cmd import submit
 from fondation.cli.users_cmd import users_app
@@ -48,9 +56,17 @@ app.command("check-course")(check_course)
 app.command("worker")(worker)
 app.add_typer(workers_app, name="workers")
 app.add_typer(tmp_app, name="tmp")
+app.add_typer(backup_app, name="backup")
+app.command("monitor")(monitor)
 app.command("serve")(serve)
 app.command("up")(up)
 app.add_typer(users_app, name="users")
+app.command("doctor")(doctor)
+app.add_typer(claude_app, name="claude")
+app.add_typer(queue_app, name="queue")
+app.add_typer(security_app, name="security")
+app.add_typer(audit_app, name="audit")
+app.add_typer(incident_app, name="incident")
 
 
 def _print_version(value: bool) -> None:

@@ -193,7 +193,8 @@ class ClaudeCliProvider:
         return self._completion(report.result, request)
 
     def check_ready(self) -> Readiness:
-        """The command runs, the CLI itself says it is signed in (`claude auth status`), the state dir is writable."""
+        """The command runs, the CLI itself says it is signed in (`claude auth status`), and the state dir is
+        writable unless the credential comes from the environment."""
         try:
             command = self._command()
         except ProviderError as exc:
@@ -342,6 +343,11 @@ class ClaudeCliProvider:
             )
 
     def _config_dir_problem(self) -> str | None:
+        """A read-only credentials folder is fine when the credential comes from the environment (a
+        token or an API key: workers mount the folder read-only); a login kept in the folder must be
+        able to refresh itself there."""
+        if self.options.oauth_token or self.options.api_key:
+            return None
         existing = self.options.config_dir
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent

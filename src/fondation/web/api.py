@@ -160,7 +160,12 @@ async def _stream(context: Any, job_id: int, request: Request) -> AsyncIterator[
                 if await request.is_disconnected():
                     return
                 continue
-            for event in update.events:
+            events = update.events
+            if update.job.status.is_terminal:
+                # The hub reads a tick's jobs after its events: a job that ended meanwhile is ahead of
+                # `update.events`, and no later tick would bring the rest (the stream ends here).
+                events = tuple(await run_in_threadpool(context.queue.events, job_id))
+            for event in events:
                 if event.id > seen:
                     seen = event.id
                     yield {"event": "event", "id": str(event.id), "data": EventOut.of(event).model_dump_json()}

@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fondation import __version__
 from fondation.config import Settings
 from fondation.domain.errors import DatabaseError, FondationError
+from fondation.logs import get_logger
 from fondation.render.vendor import VENDOR_DIR
 from fondation.store import open_database
 from fondation.store.database import Database
@@ -33,6 +34,7 @@ from fondation.web.context import WebContext
 from fondation.web.rendering import render
 from fondation.web.schemas import HealthOut
 
+_log = get_logger(component="web")
 _STATIC = Path(__file__).parent / "static"
 #: The static site's diagram script, served as is: the viewer draws diagrams exactly as an export does.
 _COURSE_STATIC = Path(__file__).parent.parent / "render" / "static"
@@ -83,7 +85,9 @@ def create_app(
         description="Turn a code repository into a course. Every /api/v1 route needs `Authorization: Bearer "
         "<token>` (`fondation users token NAME`) or a logged-in session with its CSRF token.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        # No Swagger UI: it needs a CDN script and an inline one, which the CSP refuses. The schema is
+        # served for clients and tools (schemathesis, code generators) at openapi_url.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
@@ -115,7 +119,9 @@ async def _health(request: Request) -> Response:
         body = HealthOut(status="ok", database="ok", version=__version__)
         return JSONResponse(body.model_dump(), status_code=200)
     except DatabaseError as error:
-        body = HealthOut(status="unhealthy", database=str(error), version=__version__)
+        # Anyone may call /health: the database's address stays in the log, not in the answer.
+        _log.warning("health check: database unavailable", error=str(error))
+        body = HealthOut(status="unhealthy", database="unreachable", version=__version__)
         return JSONResponse(body.model_dump(), status_code=503)
 
 
@@ -138,6 +144,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _error: LoginRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":  # back to the page the form was on, not to a URL that only takes POST
+            referer = urlsplit(request.headers.get("referer", ""))
+            target = referer.path if referer.netloc == request.url.netloc and referer.path else "/"
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
     @app.exception_handler(PageForbidden)
@@ -165,12 +174,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_request: Request, error: RequestValidationError) -> Response:
         # FastAPI's own handler echoes each input back, and fails (500) on a lone surrogate such as the
         # JSON string "\ud800", which UTF-8 cannot encode: ASCII-escaped JSON carries any input.
-        body = json.dumps({"detail": jsonable_encoder(error.errors())}, ensure_ascii=True)
+        body = json.dumps({"detail": jsonable_encoder(error.errors())}, ensure_ascii=True, separators=(",", ":"))
         return Response(body, status_code=422, media_type="application/json")
 
     @app.exception_handler(DatabaseError)
     async def database_error(request: Request, error: DatabaseError) -> Response:
-        detail = f"the database is unavailable: {error}"
+        _log.warning("request failed: database unavailable", path=request.url.path, error=str(error))
+        detail = "the database is unavailable: try again in a moment"
         if _is_api(request):
             return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
         return render(request, "error.html", status_code=503, message_key="error.title", message=detail)

@@ -74,6 +74,8 @@ class EventHub:
                 await self._tick()
             except DatabaseError as error:  # the database is away: the pages keep their last state
                 self._log.warning("live updates paused: database unavailable", error=str(error))
+            except Exception:  # a bug must not end live updates for every page of this process
+                self._log.exception("live updates: a tick failed")
             await asyncio.sleep(self.interval)
 
     async def _tick(self) -> None:

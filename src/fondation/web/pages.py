@@ -158,11 +158,14 @@ async def _live(request: Request, context: Any, job_id: int) -> AsyncIterator[di
                 if await request.is_disconnected():
                     return
                 continue
-            fresh = [event for event in update.events if event.id > seen]
+            view = await run_in_threadpool(_job_view, context, update.job)
+            # The view's history is read after the job, so it reaches the job's state; `update.events` may
+            # stop short of it (the hub reads a tick's jobs after its events), and a job that ended has no
+            # later tick to bring the rest.
+            fresh = [event for event in view["events"] if event.id > seen]
             if fresh:
                 seen = fresh[-1].id
                 yield {"event": "timeline", "data": _fragment(request, "job_events.html", events=fresh)}
-            view = await run_in_threadpool(_job_view, context, update.job)
             yield {"event": "progress", "data": _fragment(request, "job_progress.html", **view)}
         yield {"event": "done", "data": _fragment(request, "job_done.html", **view)}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fondation.domain.courses import CourseInfo
 from fondation.domain.jobs import Job, JobEvent
@@ -21,6 +21,9 @@ class ErrorBody(BaseModel):
 
 
 class JobCreate(BaseModel):
+    # Strict: a body the schema refuses (`"force": 1.0`, `"max_chapters": "5"`) is refused, not coerced.
+    model_config = ConfigDict(strict=True)
+
     source: str = Field(min_length=1, max_length=2000, description="A git URL, owner/repo, or (admins) a local path.")
     ref: str | None = Field(default=None, max_length=256, description="Branch, tag or commit.")
     language: Literal["en", "fr"] = "en"
@@ -239,6 +242,8 @@ class QueueOut(BaseModel):
 
 
 class RequeueRequest(BaseModel):
+    model_config = ConfigDict(strict=True)  # as JobCreate: what the schema refuses is refused
+
     status: Literal["running", "failed", "dead"] = "running"
     force: bool = Field(default=False, description="Also take running jobs whose worker may still be alive.")
 

@@ -2,16 +2,19 @@
 
 Counters and the duration histogram are this worker's own; queue depth and the oldest pending age are
 read from the database (shared by every worker) and cached for a few seconds so a scrape storm does
-not become a query storm.
+not become a query storm. Memory (the worker with its jobs, against the limit they live under) is what
+deploy/prometheus/fondation-alerts.yml's "memory near its limit" needs.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from threading import Lock
 from typing import Any
 
+import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -21,6 +24,7 @@ from fondation.domain.jobs import JobStatus
 from fondation.queue import JobQueue
 
 QUEUE_CACHE_SECONDS = 5.0
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class QueueCollector(Collector):
@@ -51,6 +55,63 @@ class QueueCollector(Collector):
                     "Seconds the longest-waiting claimable job has waited.",
                     value=self._oldest,
                 )
+
+
+def tree_rss_bytes(process: psutil.Process | None = None) -> int:
+    """Resident memory of a process and every process it started (a worker: its jobs, their git and CLIs)."""
+    process = process or psutil.Process()
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue  # ended between the listing and the reading
+    return total
+
+
+def memory_limit_bytes(cgroup_root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")) -> int:
+    """The memory limit this process lives under: the tightest of its cgroups' (a container's limit, a systemd
+    unit's MemoryMax; cgroup v2 or v1), else the machine's memory. The kernel's OOM killer acts at that limit."""
+    limits = [psutil.virtual_memory().total]
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            base, name = cgroup_root, "memory.max"
+        elif "memory" in controllers.split(","):
+            base, name = cgroup_root / "memory", "memory.limit_in_bytes"
+        else:
+            continue
+        # In a container the cgroup file system shows the container's own cgroup at its root, whatever the
+        # path says; on a host the limit may sit on a parent slice: every ancestor is a candidate.
+        relative = Path(path.lstrip("/"))
+        for directory in {base / relative, *(base / parent for parent in relative.parents)}:
+            try:
+                value = (directory / name).read_text().strip()
+            except OSError:
+                continue
+            if value.isdigit():
+                limits.append(int(value))  # "max" (v2) means none; v1's "none" is a huge number, beaten by min()
+    return min(limits)
+
+
+class MemoryCollector(Collector):
+    """The worker's memory with its jobs', and the limit both count against, read at each scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "fondation_memory_bytes",
+            "Resident memory of the worker and every process it started (its jobs).",
+            value=tree_rss_bytes(),
+        )
+        yield GaugeMetricFamily(
+            "fondation_memory_limit_bytes",
+            "The memory limit the worker and its jobs live under: their cgroup's, else the machine's memory.",
+            value=memory_limit_bytes(),
+        )
 
 
 class WorkerMetrics:
@@ -92,6 +153,7 @@ class WorkerMetrics:
         )
         self.up = Gauge("fondation_worker_up", "1 while the worker runs its loop.", registry=r)
         r.register(QueueCollector(queue))
+        r.register(MemoryCollector())
 
     def count_usage(self, message: dict[str, Any]) -> None:
         """One LLM call's usage, as the job's child reported it (ignored when malformed: it is only a metric)."""
