@@ -18,7 +18,7 @@ from typer import TyperException
 from fondation.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = ("docs/RUNBOOK.md", "docs/OPERATIONS.md", "README.md")
+DOCUMENTS = ("docs/RUNBOOK.md", "docs/OPERATIONS.md", "README.md", "deploy/README.md")
 _FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 _INLINE = re.compile(r"`(fondation [^`]+)`")
 

@@ -1,5 +1,5 @@
 """The runbook's procedures as code: monitor, doctor, credentials, backups, security, incident reports.
 
-The top layer: it may use everything below (store, queue, accounts, worker health); nothing imports it
-but the CLI.
+Just beneath the faces: it may use every layer below (store, queue, accounts, providers, worker
+health); only the CLI (and the web app, should it need a procedure) imports it.
 """
