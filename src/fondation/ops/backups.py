@@ -464,9 +464,8 @@ def _check_pg_dump(settings: Settings, dump: Path, archive: str) -> _Facts:
         try:
             _autocommit(admin, f"CREATE DATABASE {name} TEMPLATE template0")
         except DatabaseError as error:
-            raise BackupError(
-                f"cannot create a scratch database to verify {archive} ({error}): the database user needs CREATEDB"
-            ) from None
+            hint = ": the database user needs CREATEDB" if "permission denied" in str(error) else ""
+            raise BackupError(f"cannot create a scratch database to verify {archive} ({error}){hint}") from None
         try:
             _run_pg_tool(settings, "pg_restore", scratch_url, "--exit-on-error", "--no-owner", "--no-privileges", dump)
             scratch = Database(scratch_url)
@@ -612,7 +611,8 @@ def _install_sqlite(copy: Path, target: Path) -> Path | None:
             if suffix != "-shm" and Path(f"{target}{suffix}").exists():
                 os.link(f"{target}{suffix}", kept)
     os.replace(staged, target)
-    # The old file's WAL, journal and shared memory would be replayed into the new one: remove them.
+    # The old file's WAL, journal and shared-memory index belong to it: left there, SQLite would read
+    # them as the new file's and replay the old transactions into it.
     for suffix in _SQLITE_SIDE_FILES:
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     _fsync_dir(target.parent)
