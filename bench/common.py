@@ -11,15 +11,17 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -448,3 +450,35 @@ def publish(
     )
     write_document(out, document)
     print(f"\nwrote {out} ({elapsed:.0f} s)")
+
+
+def run_alone(
+    measure: Callable[[Path], tuple[Machine, Section]],
+    *,
+    out: Path | None,
+    title: str,
+    command: str,
+) -> int:
+    """One benchmark run by itself (`python -m bench.NAME`): in a scratch SQLite folder, its targets
+    printed, and the document written to `out` when given. `measure` gets the folder and returns the
+    machine it described and the section it measured."""
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    sqlite_dir = Path(tempfile.mkdtemp(prefix="fondation-bench-"))
+    try:
+        machine, part = measure(sqlite_dir)
+    finally:
+        shutil.rmtree(sqlite_dir, ignore_errors=True)
+    if out:
+        publish(
+            out,
+            title=title,
+            command=command,
+            started=started,
+            elapsed=time.perf_counter() - clock,
+            machine=machine,
+            sections=[part],
+        )
+    else:
+        print_targets(part.targets)
+    return 0

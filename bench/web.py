@@ -35,16 +35,13 @@ import json
 import multiprocessing as mp
 import os
 import random
-import shutil
 import statistics
-import tempfile
 import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +60,7 @@ from bench.common import (
     at_most,
     checked_backends,
     open_queue,
-    print_targets,
-    publish,
+    run_alone,
     table,
     verdict,
 )
@@ -1107,29 +1103,14 @@ def parse_args(argv: list[str] | None) -> tuple[WebConfig, argparse.Namespace]:
 
 def main(argv: list[str] | None = None) -> int:
     config, args = parse_args(argv)
-    started = datetime.now(UTC)
-    clock = time.perf_counter()
-    sqlite_dir = Path(tempfile.mkdtemp(prefix="fondation-bench-"))
-    try:
+
+    def measure(sqlite_dir: Path) -> tuple[Machine, Section]:
         machine = Machine(sqlite_dir, args.pg_url, kinds=config.backends, sqlite_levels=("FULL",))
         results = run_benchmark(config, sqlite_dir=sqlite_dir, pg_url=args.pg_url)
         machine.finish()
-    finally:
-        shutil.rmtree(sqlite_dir, ignore_errors=True)
-    part = section(results)
-    if args.out:
-        publish(
-            args.out,
-            title="Web app benchmarks",
-            command=".venv/bin/python -m bench.web",
-            started=started,
-            elapsed=time.perf_counter() - clock,
-            machine=machine,
-            sections=[part],
-        )
-    else:
-        print_targets(part.targets)
-    return 0
+        return machine, section(results)
+
+    return run_alone(measure, out=args.out, title="Web app benchmarks", command=".venv/bin/python -m bench.web")
 
 
 if __name__ == "__main__":

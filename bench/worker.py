@@ -41,7 +41,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -61,8 +60,7 @@ from bench.common import (
     default_setting,
     enqueue_many,
     open_queue,
-    print_targets,
-    publish,
+    run_alone,
     table,
     verdict,
 )
@@ -711,30 +709,14 @@ def parse_args(argv: list[str] | None) -> tuple[WorkerConfig, argparse.Namespace
 
 def main(argv: list[str] | None = None) -> int:
     config, args = parse_args(argv)
-    started = datetime.now(UTC)
-    clock = time.perf_counter()
-    sqlite_dir = Path(tempfile.mkdtemp(prefix="fondation-bench-"))
-    try:
+
+    def measure(sqlite_dir: Path) -> tuple[Machine, Section]:
         machine = Machine(sqlite_dir, args.pg_url, kinds=config.backends, sqlite_levels=("FULL",))
         results = run_benchmark(config, sqlite_dir=sqlite_dir, pg_url=args.pg_url)
         machine.finish()
-    finally:
-        shutil.rmtree(sqlite_dir, ignore_errors=True)
-    elapsed = time.perf_counter() - clock
-    part = section(results)
-    if args.out:
-        publish(
-            args.out,
-            title="Worker benchmarks",
-            command=".venv/bin/python -m bench.worker",
-            started=started,
-            elapsed=elapsed,
-            machine=machine,
-            sections=[part],
-        )
-    else:
-        print_targets(part.targets)
-    return 0
+        return machine, section(results)
+
+    return run_alone(measure, out=args.out, title="Worker benchmarks", command=".venv/bin/python -m bench.worker")
 
 
 if __name__ == "__main__":

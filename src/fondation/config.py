@@ -8,6 +8,7 @@ message that names the variable to fix, before anything touches the database.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -28,6 +29,16 @@ SECRET_MASK = "****"
 def _env(name: str, *aliases: str) -> AliasChoices:
     """Accept `FONDATION_<NAME>` first, then each historical alias."""
     return AliasChoices(f"FONDATION_{name}", *aliases)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listening address is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def default_database_url() -> str:

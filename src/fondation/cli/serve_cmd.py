@@ -6,14 +6,13 @@ carries its token in the URL, and secrets never reach a log.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from typing import Annotated
 
 import typer
 
 from fondation.cli.output import say
-from fondation.config import Settings, load_settings
+from fondation.config import Settings, is_loopback, load_settings
 from fondation.domain.errors import FondationError
 from fondation.logs import configure_logging
 
@@ -30,15 +29,6 @@ def _settings(host: str | None, port: int | None) -> Settings:
     settings = load_settings(**overrides)
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     return settings
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _server(settings: Settings, app: object) -> object:

@@ -12,7 +12,6 @@ migrates no database and creates no SQLite file, and its one provider call asks 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING
 import psutil
 from pydantic import SecretStr
 
-from fondation.config import Settings, load_settings
+from fondation.config import Settings, is_loopback, load_settings
 from fondation.domain.errors import ConfigError, DatabaseError
 from fondation.ops.claude_credentials import credentials_status
 
@@ -108,7 +107,7 @@ def check_configuration(settings: Settings) -> Check:
                 "set the same FONDATION_SECRET_KEY in every process that shares the database",
             )
         )
-    if not _is_loopback(settings.web_host) and not settings.effective_public_url.startswith("https://"):
+    if not is_loopback(settings.web_host) and not settings.effective_public_url.startswith("https://"):
         problems.append(
             (
                 CheckStatus.WARN,
@@ -156,15 +155,6 @@ def check_configuration(settings: Settings) -> Check:
 
 def _is_set(secret: SecretStr | None) -> bool:
     return secret is not None and bool(secret.get_secret_value())
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # ------------------------------------------------------------------------------------------------- database

@@ -6,8 +6,12 @@ probed to learn what other users are working on.
 
 from __future__ import annotations
 
+from typing import Literal
+
+from fastapi import HTTPException
+
 from fondation.domain.courses import CourseInfo
-from fondation.domain.errors import JobNotFoundError
+from fondation.domain.errors import JobNotFoundError, JobStateError
 from fondation.domain.jobs import Job
 from fondation.domain.users import User
 from fondation.store.courses import CourseNotFoundError
@@ -31,6 +35,17 @@ def visible_job(context: WebContext, user: User, job_id: int) -> Job:
     if not user.may_see(job.owner_id):
         raise NotVisible("job")
     return job
+
+
+def change_job(context: WebContext, user: User, job_id: int, change: Literal["cancel", "retry"]) -> Job:
+    """Cancel or retry one of the user's jobs; a job in a state that does not allow it is a 409 with the
+    queue's own explanation."""
+    visible_job(context, user, job_id)
+    operation = context.queue.cancel if change == "cancel" else context.queue.retry
+    try:
+        return operation(job_id, actor=f"web:{user.name}")
+    except JobStateError as error:
+        raise HTTPException(409, str(error)) from None
 
 
 def visible_course(context: WebContext, user: User, course_id: int) -> CourseInfo:

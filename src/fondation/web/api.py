@@ -17,9 +17,8 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from fondation.accounts.github import GitHubError
-from fondation.domain.errors import JobStateError
 from fondation.domain.jobs import JobStatus
-from fondation.web.access import owner_filter, visible_course, visible_job, visible_repository
+from fondation.web.access import change_job, owner_filter, visible_course, visible_job, visible_repository
 from fondation.web.auth import ApiAdmin, ApiUser, Context
 from fondation.web.exports import EXPORT_FORMATS, export_response
 from fondation.web.schemas import (
@@ -112,21 +111,13 @@ def get_job(job_id: Id, principal: ApiUser, context: Context) -> JobOut:
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, responses=_STATE)
 def cancel_job(job_id: Id, principal: ApiUser, context: Context) -> JobOut:
     """Cancel: at once if the job waits, within seconds if it runs (its worker stops it)."""
-    visible_job(context, principal.user, job_id)
-    try:
-        return JobOut.of(context.queue.cancel(job_id, actor=f"web:{principal.user.name}"))
-    except JobStateError as error:
-        raise HTTPException(409, str(error)) from None
+    return JobOut.of(change_job(context, principal.user, job_id, "cancel"))
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobOut, responses=_STATE)
 def retry_job(job_id: Id, principal: ApiUser, context: Context) -> JobOut:
     """Run a failed, dead or canceled job again now."""
-    visible_job(context, principal.user, job_id)
-    try:
-        return JobOut.of(context.queue.retry(job_id, actor=f"web:{principal.user.name}"))
-    except JobStateError as error:
-        raise HTTPException(409, str(error)) from None
+    return JobOut.of(change_job(context, principal.user, job_id, "retry"))
 
 
 @router.get("/jobs/{job_id}/events", response_model=list[EventOut], responses=_SEEN)

@@ -17,12 +17,11 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from fondation.accounts.github import GitHubError
-from fondation.domain.errors import JobStateError
 from fondation.domain.jobs import EventKind, Job, JobEvent, JobStatus
 from fondation.domain.users import LANGUAGES, AccountError
 from fondation.pipeline.model import PROVIDER_NAMES
 from fondation.store.courses import CourseNotFoundError
-from fondation.web.access import owner_filter, visible_course, visible_job, visible_repository
+from fondation.web.access import change_job, owner_filter, visible_course, visible_job, visible_repository
 from fondation.web.api import FAILURE_WINDOW_SECONDS, Id
 from fondation.web.auth import Context, PageAdmin, PageUser
 from fondation.web.exports import export_response
@@ -172,21 +171,13 @@ async def _live(request: Request, context: Any, job_id: int) -> AsyncIterator[di
 
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(job_id: Id, principal: PageUser, context: Context) -> Response:
-    visible_job(context, principal.user, job_id)
-    try:
-        context.queue.cancel(job_id, actor=f"web:{principal.user.name}")
-    except JobStateError as error:
-        raise HTTPException(409, str(error)) from None
+    change_job(context, principal.user, job_id, "cancel")
     return _redirect(f"/jobs/{job_id}")
 
 
 @router.post("/jobs/{job_id}/retry")
 def retry_job(job_id: Id, principal: PageUser, context: Context) -> Response:
-    visible_job(context, principal.user, job_id)
-    try:
-        context.queue.retry(job_id, actor=f"web:{principal.user.name}")
-    except JobStateError as error:
-        raise HTTPException(409, str(error)) from None
+    change_job(context, principal.user, job_id, "retry")
     return _redirect(f"/jobs/{job_id}")
 
 

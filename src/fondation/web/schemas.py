@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fondation.domain.courses import CourseInfo
-from fondation.domain.jobs import Job, JobEvent
-from fondation.domain.users import User
 from fondation.queue.workers import WorkerInfo
-from fondation.store.repositories import RepositoryInfo
+
+
+class FromDomain(BaseModel):
+    """A response body read straight from the domain object of the same shape (a dataclass): its
+    fields are picked by name, enums become their values."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, thing: object) -> Self:
+        return cls.model_validate(thing)
 
 
 class ErrorBody(BaseModel):
@@ -32,7 +39,7 @@ class JobCreate(BaseModel):
     force: bool = Field(default=False, description="Queue a new job even if one is active for the same request.")
 
 
-class JobOut(BaseModel):
+class JobOut(FromDomain):
     id: int
     repository_id: int
     source: str
@@ -57,41 +64,13 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     owner_id: int | None
 
-    @classmethod
-    def of(cls, job: Job) -> JobOut:
-        return cls(
-            id=job.id,
-            repository_id=job.repository_id,
-            source=job.source,
-            ref=job.ref,
-            options=job.options,
-            status=job.status.value,
-            attempts=job.attempts,
-            max_attempts=job.max_attempts,
-            worker_id=job.worker_id,
-            cancel_requested=job.cancel_requested,
-            phase=job.phase,
-            step=job.step,
-            total_steps=job.total_steps,
-            message=job.message,
-            percent=job.percent,
-            error_kind=job.error_kind.value if job.error_kind else None,
-            error_message=job.error_message,
-            result=job.result,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            owner_id=job.owner_id,
-        )
-
 
 class JobCreated(BaseModel):
     job: JobOut
     created: bool = Field(description="False when an active job already stood for the same request.")
 
 
-class EventOut(BaseModel):
+class EventOut(FromDomain):
     id: int
     job_id: int
     created_at: datetime
@@ -103,23 +82,8 @@ class EventOut(BaseModel):
     attempt: int
     data: dict[str, Any]
 
-    @classmethod
-    def of(cls, event: JobEvent) -> EventOut:
-        return cls(
-            id=event.id,
-            job_id=event.job_id,
-            created_at=event.created_at,
-            kind=event.kind.value,
-            from_status=event.from_status.value if event.from_status else None,
-            to_status=event.to_status.value if event.to_status else None,
-            actor=event.actor,
-            reason=event.reason,
-            attempt=event.attempt,
-            data=event.data,
-        )
 
-
-class RepositoryOut(BaseModel):
+class RepositoryOut(FromDomain):
     id: int
     source: str
     kind: str
@@ -131,21 +95,6 @@ class RepositoryOut(BaseModel):
     courses: int
     latest_course_id: int | None
 
-    @classmethod
-    def of(cls, info: RepositoryInfo) -> RepositoryOut:
-        return cls(
-            id=info.id,
-            source=info.source,
-            kind=info.kind,
-            name=info.name,
-            web_url=info.web_url,
-            latest_job_id=info.latest_job_id,
-            latest_status=info.latest_status,
-            latest_percent=info.latest_percent,
-            courses=info.courses,
-            latest_course_id=info.latest_course_id,
-        )
-
 
 class GitHubRepositoryOut(BaseModel):
     full_name: str
@@ -155,7 +104,7 @@ class GitHubRepositoryOut(BaseModel):
     description: str | None
 
 
-class CourseOut(BaseModel):
+class CourseOut(FromDomain):
     id: int
     job_id: int
     repository_id: int
@@ -170,25 +119,6 @@ class CourseOut(BaseModel):
     quality: dict[str, Any]
     created_at: datetime
     documents: int
-
-    @classmethod
-    def of(cls, course: CourseInfo) -> CourseOut:
-        return cls(
-            id=course.id,
-            job_id=course.job_id,
-            repository_id=course.repository_id,
-            repository=course.repository,
-            source=course.source,
-            web_url=course.web_url,
-            commit_sha=course.commit_sha,
-            language=course.language,
-            title=course.title,
-            provider=course.provider,
-            options=course.options,
-            quality=course.quality,
-            created_at=course.created_at,
-            documents=course.documents,
-        )
 
 
 class DocumentSummary(BaseModel):
@@ -253,7 +183,7 @@ class MovedJobs(BaseModel):
     jobs: list[JobOut]
 
 
-class UserOut(BaseModel):
+class UserOut(FromDomain):
     id: int
     name: str
     is_admin: bool
@@ -262,19 +192,6 @@ class UserOut(BaseModel):
     github_login: str | None
     has_github_token: bool
     created_at: datetime
-
-    @classmethod
-    def of(cls, user: User) -> UserOut:
-        return cls(
-            id=user.id,
-            name=user.name,
-            is_admin=user.is_admin,
-            language=user.language,
-            has_password=user.has_password,
-            github_login=user.github_login,
-            has_github_token=user.has_github_token,
-            created_at=user.created_at,
-        )
 
 
 class HealthOut(BaseModel):
