@@ -294,7 +294,7 @@ def test_github_token_commands(
     assert fondation("users", "github-token", "bob", "--clear").ok() == "GitHub token of bob removed\n"
     assert fondation("users", "github-token", "bob", "--clear").ok() == "bob had no GitHub token\n"
     assert fondation("users", "github-token", "bob", "--check").error(1) == (
-        "error: user 'bob' has no GitHub token (set one with `users github-token bob --set`)"
+        "error: user 'bob' has no GitHub token (set one with `fondation users github-token bob --set`)"
     )
 
     fondation.assert_never_printed(token, unchecked, PASSWORD)
