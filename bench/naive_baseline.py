@@ -18,13 +18,18 @@ Each prompt keeps the instructions of Fondation's prompt for the same step (the 
 its task line to know what to answer): only the repository context differs, and that is what the
 comparison is about.
 
+The files are the ones PocketFlow's default patterns pick (source files, markdown, reStructuredText,
+YAML, Makefiles; tests, docs, examples, build and vendored folders left out; files over 100 kB
+skipped), matched the way its crawler matches them (`fnmatch` on the relative path, and on each
+folder's name). Its crawler also reads `.gitignore`: the two archives that carry one lose no
+file to it that the patterns keep.
+
 What is counted, and how it leans: every prompt is counted whole, even where a real model would
-refuse or truncate it (`CONTEXT_WINDOWS` says which code bases' first prompt would not fit). The files
-are the source files the code map analyses, tests left out (as those tools' default patterns leave
-out `*test*`); the tools also send markdown, reStructuredText, YAML and Makefiles, which this
-baseline does not. Its chapters are the scripted model's, a few hundred tokens each, where a real
-model writes thousands, and every later chapter prompt carries them all. The baseline as measured is
-therefore cheaper than the real tools, and Fondation's fraction of it an upper bound.
+refuse or truncate it (`CONTEXT_WINDOWS` says which first prompts would fit where). The instructions
+are Fondation's, shorter than those tools' own; the chapters are the scripted model's, a few hundred
+tokens each, where a real model writes thousands, and every later chapter prompt carries them all.
+The baseline as measured is therefore cheaper than the real tools, and Fondation's fraction of it an
+upper bound.
 """
 
 from __future__ import annotations
@@ -45,9 +50,9 @@ from fondation.pipeline.workspace import Workspace
 
 NAIVE_VERSION = "naive-1"
 
-#: Context windows (tokens) of the models such tools are run with, to say which first prompts would not fit.
-CONTEXT_WINDOWS = (("128k (GPT-4o)", 128_000), ("200k (Claude)", 200_000), ("1M (Gemini 1.5/2.x)", 1_000_000))
-
+#: Context windows (tokens) of the models such tools are run with, smallest first: which one a prompt fits.
+#: 128k: GPT-4o; 200k: Claude; 1M: Gemini 1.5 and 2.x.
+CONTEXT_WINDOWS = (("128k", 128_000), ("200k", 200_000), ("1M", 1_000_000))
 
 #: PocketFlow Tutorial-Codebase-Knowledge's defaults (its main.py): the files its crawler sends.
 INCLUDE_PATTERNS = (

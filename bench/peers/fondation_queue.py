@@ -9,6 +9,10 @@ then frees its slot and sets the event (the worker's supervisor thread does the 
 exits). On PostgreSQL the worker's own `PgListener` sets the event on each `NOTIFY` an enqueue sends.
 What the worker adds around a real job (a temp directory, a child process, heartbeats) is left out:
 the peers run their jobs in-process, so the queue is what is compared.
+
+Variant `group-commit` (a prototype of a proposed change, not what ships): the slot threads' completions
+go through `GroupCompleter`, which completes every lease that arrived while the previous statement was
+in flight in one statement (one transaction, one WAL sync), each still fenced by its own token.
 """
 
 from __future__ import annotations
@@ -23,23 +27,139 @@ from typing import Any
 from bench.common import enqueue_many, source
 from bench.peers.harness import DrainClock, Starts, main, trickle
 from fondation.config import Settings
+from fondation.domain.errors import LeaseLostError
 from fondation.domain.jobs import JobStatus, Lease
 from fondation.queue.jobs import JobQueue
-from fondation.store.database import Database, open_database
+from fondation.queue.sql import _JOB_COLUMNS, _log_event, _row_sql
+from fondation.store.database import Database, DriverStatement, open_database
+from fondation.store.types import canonical_json
 
 LEASE_SECONDS = 300.0
 WORKER_ID = "bench-peers-worker"
 PRODUCERS = 4  # threads enqueueing the drain's jobs, one transaction per job (JobQueue has no bulk enqueue)
 DEFAULT_POLL_MS = int(Settings.model_fields["poll_interval_ms"].default)
+POOL_EXTRA = 4  # the worker opens its database with pool_size = concurrency + 4 (fondation.worker.runtime)
+
+
+class _Entry:
+    """One completion waiting in a `GroupCompleter`."""
+
+    def __init__(self, lease: Lease, result: dict[str, Any]) -> None:
+        self.lease = lease
+        self.result = canonical_json(result)
+        self.done = threading.Event()
+        self.lead = False  # handed the lead: run the next batch
+        self.error: BaseException | None = None
+
+
+class GroupCompleter:
+    """Group commit of fenced completions (a prototype of `JobQueue.complete_many` plus its caller).
+
+    The first completion runs at once; those that arrive while its statement is in flight wait, and
+    the next of them to be handed the lead completes them all in one statement: on PostgreSQL an
+    `UPDATE jobs … FROM unnest(ids, tokens, results)` fenced on each row's id, token and status, with
+    the events' INSERT … SELECT in the same CTE (as `complete` does for one); on SQLite each lease's
+    UPDATE … RETURNING and event inside one BEGIN IMMEDIATE transaction. No timer: a lone completion
+    waits for nobody. A lease whose row did not match raises `LeaseLostError` in its own caller.
+    """
+
+    def __init__(self, database: Database, queue: JobQueue) -> None:
+        self.db = database
+        self.queue = queue
+        self._lock = threading.Lock()
+        self._pending: list[_Entry] = []
+        self._busy = False
+        self.statements = 0
+        if not database.is_sqlite:
+            now = database.dialect.now
+            log = _log_event(now, "changed", kind="succeeded", from_status="'running'", to_status="'succeeded'")
+            sql = (
+                "WITH input AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS bigint[]), "
+                "CAST(:results AS text[])) AS t(id, token, result)), "
+                "changed AS (UPDATE jobs SET status = 'succeeded', result = input.result, percent = 100, "
+                f"error_kind = NULL, error_message = NULL, lease_expires_at = NULL, finished_at = {now}, "
+                f"updated_at = {now} FROM input WHERE jobs.id = input.id AND jobs.lease_token = input.token "
+                f"AND jobs.status = 'running' RETURNING jobs.*), logged AS ({log}) "
+                f"SELECT {_row_sql(_JOB_COLUMNS, 'changed')} FROM changed"
+            )
+            self._many: DriverStatement = database.driver_statement(sql, _JOB_COLUMNS)
+
+    def complete(self, lease: Lease, result: dict[str, Any]) -> None:
+        entry = _Entry(lease, result)
+        with self._lock:
+            self._pending.append(entry)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            entry.done.wait()
+            if not entry.lead:
+                if entry.error is not None:
+                    raise entry.error
+                return
+        with self._lock:
+            batch, self._pending = self._pending, []
+        try:
+            self._run(batch)
+        finally:
+            with self._lock:
+                if self._pending:
+                    following = self._pending[0]
+                    following.lead = True
+                    following.done.set()
+                else:
+                    self._busy = False
+        if entry.error is not None:
+            raise entry.error
+
+    def _run(self, batch: list[_Entry]) -> None:
+        self.statements += 1
+        try:
+            if self.db.is_sqlite:
+                matched = self.db.write_driver(lambda cursor: self._sqlite(cursor, batch))
+            else:
+                params = {
+                    "ids": [e.lease.job_id for e in batch],
+                    "tokens": [e.lease.token for e in batch],
+                    "results": [e.result for e in batch],
+                }
+                rows = self.db.write_driver(lambda cursor: self._many.all(cursor, params))
+                matched = {(row["id"], row["lease_token"]) for row in rows}
+        except BaseException as error:
+            for entry in batch:
+                entry.error = error
+        else:
+            for entry in batch:
+                if (entry.lease.job_id, entry.lease.token) not in matched:
+                    entry.error = LeaseLostError(entry.lease.job_id, entry.lease.token)
+        for entry in batch:
+            if not entry.lead:
+                entry.done.set()
+
+    def _sqlite(self, cursor: Any, batch: list[_Entry]) -> set[tuple[int, int]]:
+        matched = set()
+        for entry in batch:
+            params = {"result": entry.result, "id": entry.lease.job_id, "token": entry.lease.token}
+            row = self.queue.sql.complete.run(cursor, params)
+            if row is not None:
+                matched.add((row["id"], row["lease_token"]))
+        return matched
 
 
 class ClaimLoop:
     """The worker's claim loop with `concurrency` slots, each job run and completed on a slot thread."""
 
     def __init__(
-        self, queue: JobQueue, concurrency: int, poll_seconds: float, on_start: Callable[[int], None]
+        self,
+        queue: JobQueue,
+        concurrency: int,
+        poll_seconds: float,
+        on_start: Callable[[int], None],
+        completer: GroupCompleter | None = None,
     ) -> None:
         self.queue = queue
+        self.complete: Callable[[Lease, dict[str, Any]], object] = (
+            completer.complete if completer is not None else queue.complete
+        )
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
         self.on_start = on_start
@@ -53,7 +173,7 @@ class ClaimLoop:
     def _run(self, lease: Lease) -> None:
         try:
             self.on_start(lease.job_id)  # the no-op job
-            self.queue.complete(lease, {})
+            self.complete(lease, {})
         except BaseException as error:
             self._errors.append(error)
         finally:
@@ -95,9 +215,18 @@ class ClaimLoop:
 
 class Fondation:
     poll_ms = 0
+    variant = ""
+    completer: GroupCompleter | None = None
 
     def _poll_seconds(self) -> float:
         return (self.poll_ms or DEFAULT_POLL_MS) / 1000
+
+    def _loop(self, database: Database, concurrency: int, on_start: Callable[[int], None]) -> ClaimLoop:
+        if self.variant not in ("", "group-commit"):
+            raise SystemExit(f"fondation: unknown variant {self.variant!r}")
+        queue = JobQueue(database)
+        self.completer = GroupCompleter(database, queue) if self.variant == "group-commit" else None
+        return ClaimLoop(queue, concurrency, self._poll_seconds(), on_start, self.completer)
 
     def schema(self, url: str) -> None:
         open_database(url).dispose()
@@ -111,14 +240,14 @@ class Fondation:
         return {"seconds": seconds, "how": f"`JobQueue.enqueue`, one transaction per job, {PRODUCERS} threads"}
 
     def drain(self, url: str, jobs: int, concurrency: int, clock: DrainClock) -> dict[str, Any]:
-        database = Database(url)
+        database = Database(url, pool_size=concurrency + POOL_EXTRA)
         try:
             database.ping()  # connected before the clock starts
-            loop = ClaimLoop(JobQueue(database), concurrency, self._poll_seconds(), lambda _job_id: clock.started())
+            loop = self._loop(database, concurrency, lambda _job_id: clock.started())
             loop.run(until_empty=True, deadline=time.monotonic() + 3600)
         finally:
             database.dispose()
-        return {}
+        return {"complete_statements": self.completer.statements} if self.completer else {}
 
     def verify(self, url: str, jobs: int) -> None:
         database = Database(url)
@@ -135,11 +264,11 @@ class Fondation:
             )
 
     def consume(self, url: str, jobs: int, concurrency: int, starts: Starts, ready: Callable[[], None]) -> None:
-        database = Database(url)
+        database = Database(url, pool_size=concurrency + POOL_EXTRA)
         listener = None
         try:
             database.ping()
-            loop = ClaimLoop(JobQueue(database), concurrency, self._poll_seconds(), starts.record)
+            loop = self._loop(database, concurrency, starts.record)
             if not database.is_sqlite:
                 from fondation.worker.wakeup import PgListener  # (the worker imports it only for PostgreSQL)
 

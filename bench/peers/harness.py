@@ -40,6 +40,7 @@ class System(Protocol):
     """One queue under test."""
 
     poll_ms: int  # the worker's fallback poll interval; 0 for the system's default
+    variant: str  # "" for the system as it ships
 
     def schema(self, url: str) -> None:
         """Install the system's tables in an empty database."""
@@ -120,8 +121,10 @@ def main(system: System, argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--poll-ms", type=int, default=0, help="the worker's poll interval (0: the system's default)")
+    parser.add_argument("--variant", default="", help="a variant of the system (Fondation: group-commit)")
     args = parser.parse_args(argv)
     system.poll_ms = args.poll_ms
+    system.variant = args.variant
     if args.command == "schema":
         system.schema(args.url)
         emit({})

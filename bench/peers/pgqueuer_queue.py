@@ -10,7 +10,8 @@ flushes every `batch_size` jobs or 0.1 s, one statement that deletes the jobs an
 statement committed durably. Its dequeue is not fenced: a completion matches the job id alone. The
 drain is `mode=drain`, which returns once the queue is empty and the buffers are flushed. The jobs are
 queued with `Queries.enqueue` given lists (1,000 per statement) for the drain, one by one for the
-trickle; the default fallback poll (`dequeue_timeout`) is 30 s.
+trickle; the default fallback poll (`dequeue_timeout`) is 30 s. Variant `defaults`: `PgQueuer.run`'s own
+defaults instead (a batch of 10, no cap on the tasks in flight), for comparison.
 """
 
 from __future__ import annotations
@@ -45,13 +46,19 @@ def make_queuer(connection: asyncpg.Connection, on_start: Callable[[int], None])
     return pgq
 
 
-def run_options(concurrency: int, mode: QueueExecutionMode, poll_ms: int) -> dict[str, Any]:
+def run_options(concurrency: int, mode: QueueExecutionMode, poll_ms: int, variant: str = "") -> dict[str, Any]:
+    """`PgQueuer.run`'s options: the same total concurrency as the others, or (variant `defaults`) its own
+    defaults, a batch of 10 and no cap on the tasks in flight."""
+    if variant not in ("", "defaults"):
+        raise SystemExit(f"pgqueuer: unknown variant {variant!r}")
     batch = max(1, concurrency // 2)
     options: dict[str, Any] = {
         "batch_size": batch,
         "max_concurrent_tasks": concurrency if concurrency >= 2 * batch else None,
         "mode": mode,
     }
+    if variant == "defaults":
+        options = {"mode": mode}
     if poll_ms:
         options["dequeue_timeout"] = timedelta(milliseconds=poll_ms)
     return options
@@ -59,6 +66,7 @@ def run_options(concurrency: int, mode: QueueExecutionMode, poll_ms: int) -> dic
 
 class Pgqueuer:
     poll_ms = 0
+    variant = ""
 
     def schema(self, url: str) -> None:
         async def run() -> None:
@@ -90,7 +98,7 @@ class Pgqueuer:
             connection = await asyncpg.connect(url)
             try:
                 pgq = make_queuer(connection, lambda _job_id: clock.started())
-                await pgq.run(**run_options(concurrency, QueueExecutionMode.drain, self.poll_ms))
+                await pgq.run(**run_options(concurrency, QueueExecutionMode.drain, self.poll_ms, self.variant))
             finally:
                 await connection.close()
 
@@ -119,7 +127,7 @@ class Pgqueuer:
             try:
                 pgq = make_queuer(connection, starts.record)
                 worker = asyncio.create_task(
-                    pgq.run(**run_options(concurrency, QueueExecutionMode.continuous, self.poll_ms))
+                    pgq.run(**run_options(concurrency, QueueExecutionMode.continuous, self.poll_ms, self.variant))
                 )
                 await asyncio.sleep(1.0)  # schema verified, LISTEN issued, first dequeue done
                 ready()

@@ -42,6 +42,7 @@ def make_app(url: str, concurrency: int = 1) -> tuple[App, Any]:
 
 class Procrastinate:
     poll_ms = 0
+    variant = ""
 
     def _worker_options(self, concurrency: int) -> dict[str, Any]:
         options: dict[str, Any] = {"concurrency": concurrency, "install_signal_handlers": False}

@@ -12,7 +12,7 @@ import json
 
 from fondation.pipeline.model import Abstraction, Relationships
 
-PROMPT_VERSION = "llm-1"
+PROMPT_VERSION = "llm-2"
 
 _LANGUAGE = {"en": "English", "fr": "French (français)"}
 

@@ -153,7 +153,9 @@ class LlmWriter:
         return abstractions
 
     def relationships(self, abstractions: tuple[Abstraction, ...]) -> StepPlan[Relationships]:
-        overview = repository_overview(self.workspace, self.overview_chars // 2)
+        # The abstractions and the dependency edges between them carry what this step needs; the model
+        # read the repository's overview in step 1, so a short reminder of it is enough here.
+        overview = repository_overview(self.workspace, self.overview_chars // 8)
         edges = dependency_lines(self.workspace, abstractions)
         prompt = prompts.relationships_prompt(overview, abstractions, edges, self.options.language)
         request = self._request("relationships", prompt, self.max_output_tokens)
@@ -235,7 +237,9 @@ class LlmWriter:
         return self._plan(request, ask, self.offline.review(outline, page, findings))
 
     def tutorial(self, outline: Outline, abstraction: Abstraction) -> StepPlan[Page]:
-        material = abstraction_material(self.workspace, abstraction, self.material_chars // 2)
+        # A tutorial needs the surface, one excerpt and the tests to run, not the chapter's whole material
+        # again: a quarter of it keeps those (they come first) and most of the course's input tokens.
+        material = abstraction_material(self.workspace, abstraction, self.material_chars // 4)
         tests = sorted({test for path in abstraction.files for test in self.workspace.tests_of(path)})
         name = abstraction.symbols[0].rsplit("::", 1)[1].rsplit(".", 1)[-1] if abstraction.symbols else abstraction.id
         commands = [command_for_test(self.workspace, test, name) for test in tests[:3]]
