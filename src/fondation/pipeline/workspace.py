@@ -7,6 +7,7 @@ read and split into lines once per generation whatever asks for it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ class Workspace:
     code_map: CodeMap
     web_url: str | None = None
     _lines: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _call_sites: dict[tuple[str, tuple[str, ...], int], list[tuple[str, int, str]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def lines(self, path: str) -> list[str]:
         """The file's lines without line ends; empty for a file that is not in the code map."""
@@ -46,6 +50,12 @@ class Workspace:
     def excerpt(self, path: str, start: int, end: int) -> list[str]:
         """Lines `start`..`end` (1-based, inclusive) exactly as they are in the file."""
         return self.lines(path)[start - 1 : end]
+
+    @cached_property
+    def code_map_digest(self) -> str:
+        """SHA-256 of the code map's JSON: what content keys depend on, computed once per generation
+        (the JSON of a 500k-line code map takes a second to build)."""
+        return hashlib.sha256(self.code_map.to_json().encode()).hexdigest()
 
     @cached_property
     def importers(self) -> dict[str, list[Dependency]]:
@@ -128,6 +138,12 @@ class Workspace:
         uses and are skipped; a line that calls the name or reaches into it (`name(`, `name.`) is
         preferred over one that only mentions it.
         """
+        key = (name, tuple(within), limit)
+        if key not in self._call_sites:  # a chapter and its tutorial ask the same: scan the files once
+            self._call_sites[key] = self._scan_call_sites(name, within, limit)
+        return self._call_sites[key]
+
+    def _scan_call_sites(self, name: str, within: list[str], limit: int) -> list[tuple[str, int, str]]:
         mention = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])")
         use = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}\s*[(.]")
         definition = re.compile(rf"\b(def|class|function|func|fn|struct|interface|type)\s+{re.escape(name)}\b")

@@ -42,7 +42,7 @@ class OfflineWriter:
     def __init__(self, workspace: Workspace, options: GenerationOptions) -> None:
         self.workspace = workspace
         self.options = options
-        self._base = content_key(self.identity, options.content(), workspace.code_map.to_json())
+        self._base = content_key(self.identity, options.content(), workspace.code_map_digest)
 
     def _key(self, step: str, *inputs: object) -> str:
         return content_key(self._base, step, *inputs)
