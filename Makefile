@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-llm lint bench install install-test local-llm system-deps assets clean
+.PHONY: demo test test-llm lint bench bench-peers install install-test local-llm system-deps assets clean
 
 ## Runtime environment: the package and its pinned dependencies.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -55,6 +55,12 @@ lint: $(VENV)/.installed-test
 ## Benchmarks (not tests): the job queue and the worker, figures written to docs/BENCHMARKS.md.
 bench: system-deps $(VENV)/.installed-test
 	scripts/with-postgres.sh $(BIN)/python -m bench.run --out docs/BENCHMARKS.md
+
+## The job queue against procrastinate and pgqueuer on one throwaway PostgreSQL, figures written to
+## docs/BENCHMARKS-PEERS.md. The peers go into a virtualenv of their own, outside the work tree (see
+## scripts/bench-peers.sh), never into $(VENV). PEERS_ARGS takes bench.peers.run's options (--jobs N ...).
+bench-peers: system-deps
+	scripts/with-postgres.sh scripts/bench-peers.sh --out docs/BENCHMARKS-PEERS.md $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis node_modules src/fondation/render/vendor
